@@ -1,0 +1,114 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/observable-code/observable/internal/domain"
+	"github.com/observable-code/observable/internal/store"
+)
+
+// ClaimPushJobs leases due jobs to the caller. On PostgreSQL the rows are
+// picked with SKIP LOCKED, so instances polling together never share a job.
+func (db *DB) ClaimPushJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.PushJob, error) {
+	var jobs []store.PushJob
+	err := db.inTx(ctx, "claim push jobs", func(tx *sql.Tx) error {
+		jobs = jobs[:0]
+		rows, err := tx.QueryContext(ctx, db.q(`UPDATE push_jobs SET locked_until = ?, attempts = attempts + 1
+			WHERE id IN (SELECT id FROM push_jobs WHERE next_attempt_at <= ? AND locked_until <= ? ORDER BY id LIMIT ?`+db.d.skipLocked+`)
+			RETURNING id, device_id, session_id, seq, kind, attempts`),
+			now.Add(lease).UnixMilli(), now.UnixMilli(), now.UnixMilli(), limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var j store.PushJob
+			if err := rows.Scan(&j.ID, &j.DeviceID, &j.SessionID, &j.Seq, &j.Kind, &j.Attempts); err != nil {
+				rows.Close()
+				return err
+			}
+			jobs = append(jobs, j)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i := range jobs {
+			var endpoint, p256dh, auth sql.NullString
+			err := tx.QueryRowContext(ctx, db.q(`SELECT push_endpoint, push_p256dh, push_auth FROM devices WHERE id = ?`), jobs[i].DeviceID).
+				Scan(&endpoint, &p256dh, &auth)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			jobs[i].Sub = domain.PushSubscription{Endpoint: endpoint.String, P256dh: p256dh.String, Auth: auth.String}
+		}
+		return nil
+	})
+	return jobs, err
+}
+
+// CompletePushJob removes a delivered (or undeliverable) job.
+func (db *DB) CompletePushJob(ctx context.Context, id int64) error {
+	return db.inTx(ctx, "complete push job", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.q(`DELETE FROM push_jobs WHERE id = ?`), id)
+		return err
+	})
+}
+
+// RetryPushJob releases a job to be tried again at at.
+func (db *DB) RetryPushJob(ctx context.Context, id int64, at time.Time, lastErr string) error {
+	return db.inTx(ctx, "retry push job", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.q(`UPDATE push_jobs SET next_attempt_at = ?, locked_until = 0, last_error = ? WHERE id = ?`),
+			at.UnixMilli(), truncate(lastErr, 500), id)
+		return err
+	})
+}
+
+// DropPushEndpoint forgets a subscription the push service says is gone.
+// A newer subscription of the same device is kept.
+func (db *DB) DropPushEndpoint(ctx context.Context, deviceID, endpoint string) error {
+	return db.inTx(ctx, "drop push endpoint", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE devices SET push_endpoint = NULL, push_p256dh = NULL, push_auth = NULL
+			WHERE id = ? AND push_endpoint = ?`), deviceID, endpoint)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.q(`DELETE FROM push_jobs WHERE device_id = ?`), deviceID)
+		return err
+	})
+}
+
+// Setting reads a server-wide value (ErrNotFound when unset).
+func (db *DB) Setting(ctx context.Context, key string) (string, error) {
+	var v string
+	err := db.read.QueryRowContext(ctx, db.q(`SELECT value FROM settings WHERE key = ?`), key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", domain.ErrNotFound
+	}
+	return v, db.wrap("setting "+key, err)
+}
+
+// SetSettingOnce stores value unless key has one, and returns the value kept.
+func (db *DB) SetSettingOnce(ctx context.Context, key, value string) (string, error) {
+	var kept string
+	err := db.inTx(ctx, "set setting "+key, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`), key, value); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, db.q(`SELECT value FROM settings WHERE key = ?`), key).Scan(&kept)
+	})
+	return kept, err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

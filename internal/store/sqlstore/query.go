@@ -1,0 +1,214 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/observable-code/observable/internal/domain"
+	"github.com/observable-code/observable/internal/store"
+)
+
+const eventColumns = `seq, client_id, name, status, duration_ms, ts, received_at, error_type, error_message, error_traceback, metadata, source`
+
+// PercentileWindow is how many recent runs of a job p50_ms and p95_ms cover.
+const PercentileWindow = 100
+
+// scanEvent scans eventColumns, after the extra destinations when a query
+// selects other columns first.
+func scanEvent(row scanner, extra ...any) (domain.StoredEvent, error) {
+	var e domain.StoredEvent
+	var clientID, errType, errMsg, errTB, metadata, source sql.NullString
+	var duration sql.NullFloat64
+	var ts, received int64
+	if err := row.Scan(append(extra, &e.Seq, &clientID, &e.Name, &e.Status, &duration, &ts, &received,
+		&errType, &errMsg, &errTB, &metadata, &source)...); err != nil {
+		return e, err
+	}
+	e.ID = clientID.String
+	if duration.Valid {
+		d := duration.Float64
+		e.DurationMS = &d
+	}
+	e.Timestamp, e.ReceivedAt = domain.TimeFromMillis(ts), domain.TimeFromMillis(received)
+	if errType.Valid {
+		e.Error = &domain.ErrorInfo{Type: errType.String, Message: errMsg.String, Traceback: errTB.String}
+	}
+	if metadata.Valid {
+		e.Metadata = []byte(metadata.String)
+	}
+	if source.Valid {
+		e.Source = []byte(source.String)
+	}
+	return e, nil
+}
+
+func (db *DB) queryEvents(ctx context.Context, op, query string, args ...any) ([]domain.StoredEvent, error) {
+	rows, err := db.read.QueryContext(ctx, db.q(query), args...)
+	if err != nil {
+		return nil, db.wrap(op, err)
+	}
+	defer rows.Close()
+	events := []domain.StoredEvent{}
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, db.wrap(op, err)
+		}
+		events = append(events, e)
+	}
+	return events, db.wrap(op, rows.Err())
+}
+
+// ListEvents returns a session's events, newest first.
+func (db *DB) ListEvents(ctx context.Context, sessionID int64, q store.EventQuery) ([]domain.StoredEvent, error) {
+	var where strings.Builder
+	args := []any{sessionID}
+	where.WriteString(`session_id = ?`)
+	if q.Before > 0 {
+		where.WriteString(` AND seq < ?`)
+		args = append(args, q.Before)
+	}
+	if q.Name != "" {
+		where.WriteString(` AND name = ?`)
+		args = append(args, q.Name)
+	}
+	if q.Status != "" {
+		where.WriteString(` AND status = ?`)
+		args = append(args, q.Status)
+	}
+	args = append(args, q.Limit)
+	return db.queryEvents(ctx, "list events", `SELECT `+eventColumns+` FROM events WHERE `+where.String()+` ORDER BY seq DESC LIMIT ?`, args...)
+}
+
+// EventsAfter returns events with seq > after, oldest first.
+func (db *DB) EventsAfter(ctx context.Context, sessionID, after int64, limit int) ([]domain.StoredEvent, error) {
+	return db.queryEvents(ctx, "events after", `SELECT `+eventColumns+` FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?`, sessionID, after, limit)
+}
+
+// Event reads one event.
+func (db *DB) Event(ctx context.Context, sessionID, seq int64) (domain.StoredEvent, error) {
+	e, err := scanEvent(db.read.QueryRowContext(ctx, db.q(`SELECT `+eventColumns+` FROM events WHERE session_id = ? AND seq = ?`), sessionID, seq))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, domain.ErrNotFound
+	}
+	return e, db.wrap("event", err)
+}
+
+// Jobs summarises each job of the session, most recently run first.
+func (db *DB) Jobs(ctx context.Context, sessionID int64) ([]domain.Job, error) {
+	rows, err := db.read.QueryContext(ctx, db.q(`SELECT j.runs, j.failures, e.`+strings.ReplaceAll(eventColumns, ", ", ", e.")+`
+		FROM jobs j JOIN events e ON e.session_id = j.session_id AND e.seq = j.last_seq
+		WHERE j.session_id = ? ORDER BY j.last_seq DESC`), sessionID)
+	if err != nil {
+		return nil, db.wrap("jobs", err)
+	}
+	jobs := []domain.Job{}
+	for rows.Next() {
+		var j domain.Job
+		if j.Last, err = scanEvent(rows, &j.Runs, &j.Failures); err != nil {
+			rows.Close()
+			return nil, db.wrap("jobs", err)
+		}
+		j.Name = j.Last.Name
+		jobs = append(jobs, j)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, db.wrap("jobs", err)
+	}
+	for i := range jobs {
+		if err := db.jobPercentiles(ctx, sessionID, &jobs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return jobs, nil
+}
+
+func (db *DB) jobPercentiles(ctx context.Context, sessionID int64, j *domain.Job) error {
+	rows, err := db.read.QueryContext(ctx, db.q(`SELECT duration_ms FROM events
+		WHERE session_id = ? AND name = ? AND duration_ms IS NOT NULL ORDER BY seq DESC LIMIT ?`), sessionID, j.Name, PercentileWindow)
+	if err != nil {
+		return db.wrap("job percentiles", err)
+	}
+	defer rows.Close()
+	var ds []float64
+	for rows.Next() {
+		var d float64
+		if err := rows.Scan(&d); err != nil {
+			return db.wrap("job percentiles", err)
+		}
+		ds = append(ds, d)
+	}
+	if err := rows.Err(); err != nil {
+		return db.wrap("job percentiles", err)
+	}
+	j.P50MS, j.P95MS = percentile(ds, 0.50), percentile(ds, 0.95)
+	return nil
+}
+
+// percentile is the nearest-rank percentile, or nil without data.
+func percentile(ds []float64, p float64) *float64 {
+	if len(ds) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	rank := int(math.Ceil(p*float64(len(sorted)))) - 1
+	v := sorted[max(rank, 0)]
+	return &v
+}
+
+// PruneEvents deletes up to limit events received before cutoff and takes
+// them out of their jobs' counts.
+func (db *DB) PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
+	var deleted int64
+	err := db.inTx(ctx, "prune events", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, db.q(`DELETE FROM events WHERE (session_id, seq) IN
+			(SELECT session_id, seq FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?)
+			RETURNING session_id, name, status`), cutoff.UnixMilli(), limit)
+		if err != nil {
+			return err
+		}
+		type key struct {
+			session int64
+			name    string
+		}
+		gone := make(map[key]*jobDelta)
+		for rows.Next() {
+			var k key
+			var status string
+			if err := rows.Scan(&k.session, &k.name, &status); err != nil {
+				rows.Close()
+				return err
+			}
+			d := gone[k]
+			if d == nil {
+				d = &jobDelta{}
+				gone[k] = d
+			}
+			d.runs++
+			if status == domain.StatusFailed {
+				d.failures++
+			}
+			deleted++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for k, d := range gone {
+			if _, err := tx.ExecContext(ctx, db.q(`UPDATE jobs SET runs = runs - ?, failures = failures - ? WHERE session_id = ? AND name = ?`),
+				d.runs, d.failures, k.session, k.name); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM jobs WHERE runs <= 0`)
+		return err
+	})
+	return deleted, err
+}

@@ -1,0 +1,151 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/observable-code/observable/internal/domain"
+)
+
+// CreateSession stores a new session under the hash of its key.
+func (db *DB) CreateSession(ctx context.Context, keyHash []byte, host string, now time.Time) (domain.Session, error) {
+	s := domain.Session{CreatedAt: domain.NewTime(now), Host: host}
+	err := db.inTx(ctx, "create session", func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, db.q(`INSERT INTO sessions (key_hash, host, created_at) VALUES (?, ?, ?) RETURNING id`),
+			keyHash, host, s.CreatedAt.Millis()).Scan(&s.ID)
+	})
+	return s, err
+}
+
+// SessionByKey finds the session whose key hashes to keyHash.
+func (db *DB) SessionByKey(ctx context.Context, keyHash []byte) (domain.Session, error) {
+	return db.session(ctx, "session by key", `SELECT id, host, created_at FROM sessions WHERE key_hash = ?`, keyHash)
+}
+
+// Session reads a session by its id.
+func (db *DB) Session(ctx context.Context, id int64) (domain.Session, error) {
+	return db.session(ctx, "session", `SELECT id, host, created_at FROM sessions WHERE id = ?`, id)
+}
+
+func (db *DB) session(ctx context.Context, op, query string, arg any) (domain.Session, error) {
+	var s domain.Session
+	var created int64
+	err := db.read.QueryRowContext(ctx, db.q(query), arg).Scan(&s.ID, &s.Host, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, domain.ErrNotFound
+	}
+	s.CreatedAt = domain.TimeFromMillis(created)
+	return s, db.wrap(op, err)
+}
+
+// SessionStatus reads what GET /api/v1/session answers.
+func (db *DB) SessionStatus(ctx context.Context, id int64) (domain.SessionStatus, error) {
+	var st domain.SessionStatus
+	var last sql.NullInt64
+	err := db.read.QueryRowContext(ctx, db.q(`SELECT event_count, last_event_at FROM sessions WHERE id = ?`), id).Scan(&st.EventCount, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, domain.ErrNotFound
+	}
+	if err != nil {
+		return st, db.wrap("session status", err)
+	}
+	st.LastEventAt = timeOrZero(last)
+	rows, err := db.read.QueryContext(ctx, db.q(deviceSelect+` WHERE session_id = ? ORDER BY paired_at, id`), id)
+	if err != nil {
+		return st, db.wrap("session status: devices", err)
+	}
+	defer rows.Close()
+	st.Devices = []domain.Device{}
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return st, db.wrap("session status: devices", err)
+		}
+		st.Devices = append(st.Devices, d)
+	}
+	st.Paired = len(st.Devices) > 0
+	return st, db.wrap("session status: devices", rows.Err())
+}
+
+// CreatePairing stores a pairing under the hash of its code.
+func (db *DB) CreatePairing(ctx context.Context, p domain.Pairing) error {
+	return db.inTx(ctx, "create pairing", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO pairings (code_hash, session_id, created_at, expires_at, replace_others) VALUES (?, ?, ?, ?, ?)`),
+			p.CodeHash, p.SessionID, p.CreatedAt.Millis(), p.ExpiresAt.Millis(), p.Replace)
+		return err
+	})
+}
+
+// Pairing reads a pairing; reading never consumes it.
+func (db *DB) Pairing(ctx context.Context, codeHash []byte) (domain.Pairing, error) {
+	p, err := scanPairing(db.read.QueryRowContext(ctx, db.q(pairingSelect), codeHash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, domain.ErrNotFound
+	}
+	p.CodeHash = codeHash
+	return p, db.wrap("pairing", err)
+}
+
+const pairingSelect = `SELECT session_id, created_at, expires_at, replace_others, used_at FROM pairings WHERE code_hash = ?`
+
+func scanPairing(row *sql.Row) (domain.Pairing, error) {
+	var p domain.Pairing
+	var created, expires int64
+	var used sql.NullInt64
+	err := row.Scan(&p.SessionID, &created, &expires, &p.Replace, &used)
+	p.CreatedAt, p.ExpiresAt, p.UsedAt = domain.TimeFromMillis(created), domain.TimeFromMillis(expires), timeOrZero(used)
+	return p, err
+}
+
+// ClaimPairing consumes the pairing and adds the device.
+func (db *DB) ClaimPairing(ctx context.Context, codeHash []byte, d domain.Device, tokenHash []byte, now time.Time) (domain.Device, error) {
+	err := db.inTx(ctx, "claim pairing", func(tx *sql.Tx) error {
+		p, err := scanPairing(tx.QueryRowContext(ctx, db.q(pairingSelect+db.d.lockRow), codeHash))
+		if errors.Is(err, sql.ErrNoRows) {
+			return domain.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if !p.Usable(now) {
+			return domain.ErrGone
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE pairings SET used_at = ? WHERE code_hash = ?`), now.UnixMilli(), codeHash); err != nil {
+			return err
+		}
+		if p.Replace {
+			if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM devices WHERE session_id = ?`), p.SessionID); err != nil {
+				return err
+			}
+		}
+		d.SessionID = p.SessionID
+		d.PairedAt = domain.NewTime(now)
+		d.LastSeenAt = d.PairedAt
+		d.Notify = domain.NotifyFailures
+		d.Muted = []string{}
+		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO devices (id, session_id, token_hash, name, paired_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)`),
+			d.ID, d.SessionID, tokenHash, d.Name, d.PairedAt.Millis(), d.LastSeenAt.Millis()); err != nil {
+			return err
+		}
+		if db.d.notify != nil {
+			return db.d.notify(ctx, tx, domain.Notice{SessionID: p.SessionID, Kind: domain.NoticePaired})
+		}
+		return nil
+	})
+	return d, err
+}
+
+// PrunePairings deletes pairings that expired before cutoff.
+func (db *DB) PrunePairings(ctx context.Context, cutoff time.Time) (int64, error) {
+	var n int64
+	err := db.inTx(ctx, "prune pairings", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM pairings WHERE expires_at < ?`), cutoff.UnixMilli())
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
+	return n, err
+}

@@ -1,0 +1,128 @@
+// Package store defines the storage the server needs, as one interface that
+// both the SQLite and the PostgreSQL store satisfy (see package sqlstore and
+// the conformance suite in storetest).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/observable-code/observable/internal/domain"
+)
+
+// ErrUnavailable wraps errors that mean the database cannot be reached now:
+// the request may be retried later.
+var ErrUnavailable = errors.New("database unavailable")
+
+// Store is everything the server keeps. Secrets arrive already hashed.
+// Every method is safe for concurrent use.
+type Store interface {
+	Sessions
+	Devices
+	Events
+	PushQueue
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Sessions holds sessions and their pairings.
+type Sessions interface {
+	CreateSession(ctx context.Context, keyHash []byte, host string, now time.Time) (domain.Session, error)
+	// SessionByKey finds a session by the hash of its key (ErrNotFound).
+	SessionByKey(ctx context.Context, keyHash []byte) (domain.Session, error)
+	Session(ctx context.Context, id int64) (domain.Session, error)
+	SessionStatus(ctx context.Context, id int64) (domain.SessionStatus, error)
+	CreatePairing(ctx context.Context, p domain.Pairing) error
+	// Pairing reads a pairing without consuming it (ErrNotFound).
+	Pairing(ctx context.Context, codeHash []byte) (domain.Pairing, error)
+	// ClaimPairing consumes a usable pairing and adds the device in one
+	// transaction: ErrNotFound for an unknown code, ErrGone for a used or
+	// expired one. A replacing pairing removes the session's other devices.
+	ClaimPairing(ctx context.Context, codeHash []byte, d domain.Device, tokenHash []byte, now time.Time) (domain.Device, error)
+}
+
+// Devices holds paired devices and their settings.
+type Devices interface {
+	DeviceByToken(ctx context.Context, tokenHash []byte) (domain.Device, error)
+	// TouchDevice records that the device was seen at now.
+	TouchDevice(ctx context.Context, deviceID string, now time.Time) error
+	UpdateDevice(ctx context.Context, deviceID string, s domain.DeviceSettings) error
+	DeleteDevice(ctx context.Context, deviceID string) error
+	// SetPush stores the device's push subscription; nil removes it.
+	SetPush(ctx context.Context, deviceID string, sub *domain.PushSubscription) error
+}
+
+// Append is one request's events for AppendEvents. The caller fills
+// SessionID, Events (validated, with timestamps) and ReceivedAt; the store
+// fills Stored and Duplicates.
+type Append struct {
+	SessionID  int64
+	Events     []domain.Event
+	ReceivedAt time.Time
+
+	Stored     []domain.StoredEvent
+	Duplicates int
+}
+
+// EventQuery selects events for ListEvents, newest first.
+type EventQuery struct {
+	Limit  int
+	Before int64 // only events with a smaller seq; 0 for no bound
+	Name   string
+	Status string
+}
+
+// Events holds events and the job summaries derived from them.
+type Events interface {
+	// AppendEvents stores every Append in one transaction (group commit),
+	// giving each new event the next seq of its session (seqs of a session
+	// grow by one, without gaps) and skipping events whose client id the
+	// session already has. It also updates job summaries and queues the
+	// push notifications that devices' rules ask for.
+	AppendEvents(ctx context.Context, batch []*Append) error
+	ListEvents(ctx context.Context, sessionID int64, q EventQuery) ([]domain.StoredEvent, error)
+	// EventsAfter returns up to limit events with seq > after, oldest first.
+	EventsAfter(ctx context.Context, sessionID, after int64, limit int) ([]domain.StoredEvent, error)
+	Event(ctx context.Context, sessionID, seq int64) (domain.StoredEvent, error)
+	Jobs(ctx context.Context, sessionID int64) ([]domain.Job, error)
+	// PruneEvents deletes up to limit events received before cutoff, keeping
+	// job summaries consistent, and returns how many it deleted.
+	PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int64, error)
+	// PrunePairings deletes pairings that expired before cutoff.
+	PrunePairings(ctx context.Context, cutoff time.Time) (int64, error)
+}
+
+// PushJob is one notification waiting to be delivered to one device.
+type PushJob struct {
+	ID        int64
+	DeviceID  string
+	SessionID int64
+	Seq       int64
+	Kind      string // domain.AlertFailed, AlertRecovered or AlertEvent
+	Attempts  int
+	Sub       domain.PushSubscription
+}
+
+// PushQueue is the database-backed queue of push notifications.
+type PushQueue interface {
+	// ClaimPushJobs leases up to limit due jobs until now+lease; a job is
+	// handed to one worker at a time, whichever instance it runs in.
+	ClaimPushJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]PushJob, error)
+	CompletePushJob(ctx context.Context, id int64) error
+	RetryPushJob(ctx context.Context, id int64, at time.Time, lastErr string) error
+	// DropPushEndpoint removes a subscription the push service says is gone,
+	// and the jobs queued for it.
+	DropPushEndpoint(ctx context.Context, deviceID, endpoint string) error
+	// Setting reads a server-wide value; SetSettingOnce writes it unless it
+	// exists and returns the value that won (VAPID keys shared by instances).
+	Setting(ctx context.Context, key string) (string, error)
+	SetSettingOnce(ctx context.Context, key, value string) (string, error)
+}
+
+// Listener is implemented by stores shared by several server instances: it
+// delivers every instance's notices until ctx ends, reconnecting as needed.
+type Listener interface {
+	Listen(ctx context.Context, fn func(domain.Notice)) error
+}

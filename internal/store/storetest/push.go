@@ -1,0 +1,208 @@
+package storetest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/observable-code/observable/internal/domain"
+	"github.com/observable-code/observable/internal/store"
+)
+
+func subscribe(t *testing.T, s store.Store, d domain.Device, endpoint string) {
+	t.Helper()
+	if err := s.SetPush(context.Background(), d.ID, &domain.PushSubscription{Endpoint: endpoint, P256dh: "key", Auth: "auth"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// claimAll leases every due job at now.
+func claimAll(t *testing.T, s store.Store, now time.Time) []store.PushJob {
+	t.Helper()
+	jobs, err := s.ClaimPushJobs(context.Background(), now, time.Minute, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobs
+}
+
+func testPushRules(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	sess := newSession(t, s)
+	failures, _ := pair(t, s, sess.ID, false)
+	all, _ := pair(t, s, sess.ID, false)
+	off, _ := pair(t, s, sess.ID, false)
+	muting, _ := pair(t, s, sess.ID, false)
+	noPush, _ := pair(t, s, sess.ID, false)
+	_ = noPush
+	for _, d := range []domain.Device{failures, all, off, muting} {
+		subscribe(t, s, d, "https://push.example/"+d.ID)
+	}
+	set := func(d domain.Device, notify string, muted ...string) {
+		if err := s.UpdateDevice(ctx, d.ID, domain.DeviceSettings{Name: d.Name, Notify: notify, Muted: append([]string{}, muted...)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(all, domain.NotifyAll)
+	set(off, domain.NotifyOff)
+	set(muting, domain.NotifyAll, "sync")
+
+	appendEvents(t, s, sess.ID, ev("sync", "completed"), ev("sync", "failed"), ev("sync", "failed"), ev("sync", "completed"), ev("other", "started"))
+	got := map[string][]string{}
+	for _, j := range claimAll(t, s, base) {
+		got[j.DeviceID] = append(got[j.DeviceID], j.Kind)
+		if j.SessionID != sess.ID || j.Sub.Endpoint != "https://push.example/"+j.DeviceID {
+			t.Errorf("job %+v lacks its session or subscription", j)
+		}
+	}
+	want := map[string][]string{
+		failures.ID: {"failed", "failed", "recovered"},
+		all.ID:      {"event", "failed", "failed", "recovered", "event"},
+		muting.ID:   {"event"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("notified devices = %v, want %v", got, want)
+	}
+	for id, kinds := range want {
+		if len(got[id]) != len(kinds) {
+			t.Fatalf("device %s got %v, want %v", id, got[id], kinds)
+		}
+		for i := range kinds {
+			if got[id][i] != kinds[i] {
+				t.Fatalf("device %s got %v, want %v", id, got[id], kinds)
+			}
+		}
+	}
+	// A recovery across batches reads the job's previous status.
+	appendEvents(t, s, sess.ID, ev("nightly", "failed"))
+	appendEvents(t, s, sess.ID, ev("nightly", "completed"))
+	var kinds []string
+	for _, j := range claimAll(t, s, base) {
+		if j.DeviceID == failures.ID {
+			kinds = append(kinds, j.Kind)
+		}
+	}
+	if len(kinds) != 2 || kinds[0] != "failed" || kinds[1] != "recovered" {
+		t.Fatalf("failures-only device across batches got %v, want [failed recovered]", kinds)
+	}
+}
+
+func testPushQueueLeases(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	sess := newSession(t, s)
+	d, _ := pair(t, s, sess.ID, false)
+	subscribe(t, s, d, "https://push.example/1")
+	appendEvents(t, s, sess.ID, ev("a", "failed"), ev("b", "failed"))
+	jobs := claimAll(t, s, base)
+	if len(jobs) != 2 || jobs[0].Attempts != 1 {
+		t.Fatalf("claimed %+v; want 2 jobs on their first attempt", jobs)
+	}
+	if again := claimAll(t, s, base.Add(30*time.Second)); len(again) != 0 {
+		t.Fatalf("leased jobs were handed out again: %+v", again)
+	}
+	if err := s.CompletePushJob(ctx, jobs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RetryPushJob(ctx, jobs[1].ID, base.Add(5*time.Minute), "503 from push service"); err != nil {
+		t.Fatal(err)
+	}
+	if early := claimAll(t, s, base.Add(4*time.Minute)); len(early) != 0 {
+		t.Fatalf("a job was retried before its time: %+v", early)
+	}
+	late := claimAll(t, s, base.Add(5*time.Minute))
+	if len(late) != 1 || late[0].ID != jobs[1].ID || late[0].Attempts != 2 {
+		t.Fatalf("retry = %+v; want job %d on attempt 2", late, jobs[1].ID)
+	}
+	// An expired lease (a crashed worker) makes the job due again.
+	if again := claimAll(t, s, base.Add(7*time.Minute)); len(again) != 1 {
+		t.Fatalf("after the lease ran out: %+v, want the job again", again)
+	}
+}
+
+func testPushQueueConcurrentClaims(t *testing.T, s store.Store) {
+	sess := newSession(t, s)
+	d, _ := pair(t, s, sess.ID, false)
+	subscribe(t, s, d, "https://push.example/1")
+	var events []domain.Event
+	for i := 0; i < 60; i++ {
+		events = append(events, ev("job", "failed"))
+	}
+	appendEvents(t, s, sess.ID, events...)
+	var mu sync.Mutex
+	seen := map[int64]int{}
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				jobs, err := s.ClaimPushJobs(context.Background(), base, time.Minute, 7)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(jobs) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, j := range jobs {
+					seen[j.ID]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != 60 {
+		t.Fatalf("claimed %d distinct jobs, want 60", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("job %d was claimed %d times", id, n)
+		}
+	}
+}
+
+func testPushDropEndpoint(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	sess := newSession(t, s)
+	d, tok := pair(t, s, sess.ID, false)
+	subscribe(t, s, d, "https://push.example/old")
+	appendEvents(t, s, sess.ID, ev("a", "failed"))
+	// A stale endpoint does not remove a newer subscription.
+	subscribe(t, s, d, "https://push.example/new")
+	if err := s.DropPushEndpoint(ctx, d.ID, "https://push.example/old"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.DeviceByToken(ctx, hash(tok)); !got.HasPush {
+		t.Fatal("dropping a stale endpoint removed the current subscription")
+	}
+	if err := s.DropPushEndpoint(ctx, d.ID, "https://push.example/new"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.DeviceByToken(ctx, hash(tok)); got.HasPush {
+		t.Fatal("the gone endpoint is still the device's subscription")
+	}
+	if jobs := claimAll(t, s, base); len(jobs) != 0 {
+		t.Fatalf("jobs for a gone endpoint remain: %+v", jobs)
+	}
+}
+
+func testSettingsOnce(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.Setting(ctx, "vapid"); err == nil {
+		t.Fatal("an unset setting was found")
+	}
+	first, err := s.SetSettingOnce(ctx, "vapid", "one")
+	if err != nil || first != "one" {
+		t.Fatalf("first SetSettingOnce = %q, %v", first, err)
+	}
+	second, err := s.SetSettingOnce(ctx, "vapid", "two")
+	if err != nil || second != "one" {
+		t.Fatalf("second SetSettingOnce = %q, %v; want the first value to win", second, err)
+	}
+	if v, err := s.Setting(ctx, "vapid"); err != nil || v != "one" {
+		t.Fatalf("Setting = %q, %v", v, err)
+	}
+}
