@@ -14,4 +14,7 @@ type Notice struct {
 const (
 	NoticeEvents = "events"
 	NoticePaired = "paired"
+	// NoticeResync says notices may have been missed (a listener lost its
+	// connection): every listener should recheck what it waits for.
+	NoticeResync = "resync"
 )

@@ -1,0 +1,174 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/observable-code/observable/internal/domain"
+	"github.com/observable-code/observable/internal/store"
+)
+
+// Read limits of GET /api/v1/events.
+const (
+	defaultListLimit = 50
+	maxListLimit     = 200
+)
+
+func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	m := s.deps.Metrics
+	who, ok := s.authenticate(w, r, sessionKey)
+	if !ok {
+		m.EventsRejected.WithLabelValues("unauthorized").Inc()
+		return
+	}
+	body, ok := s.readBody(w, r)
+	if !ok {
+		m.EventsRejected.WithLabelValues("too_large").Inc()
+		return
+	}
+	events, _, err := domain.ParseEvents(body, s.cfg.MaxBatchEvents)
+	if err != nil {
+		var ve *domain.ValidationError
+		switch {
+		case errors.Is(err, domain.ErrTooManyEvents):
+			m.EventsRejected.WithLabelValues("too_many_events").Inc()
+			writeError(w, http.StatusRequestEntityTooLarge, "too_many_events", err.Error())
+		case errors.As(err, &ve):
+			m.EventsRejected.WithLabelValues("invalid").Inc()
+			e := apiError{Code: "invalid_event", Message: ve.Error() + "; nothing in this request was stored", Field: ve.Field}
+			if ve.Index >= 0 {
+				e.Index = &ve.Index
+			}
+			writeErrorBody(w, http.StatusBadRequest, e)
+		default:
+			m.EventsRejected.WithLabelValues("invalid").Inc()
+			writeError(w, http.StatusBadRequest, "invalid_event", err.Error())
+		}
+		return
+	}
+	now := s.now()
+	if ok, wait := s.sessionLimit.allow(who.sessionID, float64(len(events)), now); !ok {
+		m.EventsRejected.WithLabelValues("rate_limited").Inc()
+		m.RateLimited.WithLabelValues("session_events").Inc()
+		retryAfter(w, wait)
+		writeError(w, http.StatusTooManyRequests, "rate_limited", "this session sends more than "+
+			strconv.FormatFloat(s.cfg.SessionRate, 'f', -1, 64)+" events a second; nothing in this request was stored, retry after the Retry-After seconds")
+		return
+	}
+	a := &store.Append{SessionID: who.sessionID, Events: events, ReceivedAt: now}
+	if err := s.deps.Committer.Submit(r.Context(), a); err != nil {
+		m.EventsRejected.WithLabelValues("unavailable").Inc()
+		s.storeError(w, "store events", err)
+		return
+	}
+	m.EventsAccepted.Add(float64(len(a.Stored)))
+	if a.Duplicates > 0 {
+		m.EventsDuplicate.Add(float64(a.Duplicates))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	b := make([]byte, 0, 48)
+	b = append(b, `{"accepted":`...)
+	b = strconv.AppendInt(b, int64(len(a.Stored)), 10)
+	b = append(b, `,"duplicates":`...)
+	b = strconv.AppendInt(b, int64(a.Duplicates), 10)
+	w.Write(append(b, "}\n"...))
+	m.IngestLatency.Observe(time.Since(start).Seconds())
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	who, ok := s.authenticate(w, r, either)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	query := store.EventQuery{Limit: defaultListLimit, Name: q.Get("name"), Status: q.Get("status")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxListLimit {
+			writeError(w, http.StatusBadRequest, "invalid_limit", "limit must be a whole number from 1 to 200")
+			return
+		}
+		query.Limit = n
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, "invalid_before", "before must be a seq (a whole number of 1 or more), as given by next_before")
+			return
+		}
+		query.Before = n
+	}
+	if query.Status != "" && !domain.ValidStatus(query.Status) {
+		writeError(w, http.StatusBadRequest, "invalid_status", "status must be a lowercase word such as failed or completed")
+		return
+	}
+	events, err := s.deps.Store.ListEvents(r.Context(), who.sessionID, query)
+	if s.storeError(w, "list events", err) {
+		return
+	}
+	var next *int64
+	if len(events) == query.Limit {
+		next = &events[len(events)-1].Seq
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": events, "next_before": next})
+}
+
+func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
+	who, ok := s.authenticate(w, r, either)
+	if !ok {
+		return
+	}
+	seq, err := strconv.ParseInt(r.PathValue("seq"), 10, 64)
+	if err != nil || seq < 1 {
+		writeError(w, http.StatusBadRequest, "invalid_seq", "the event's seq must be a whole number of 1 or more")
+		return
+	}
+	e, err := s.deps.Store.Event(r.Context(), who.sessionID, seq)
+	if errors.Is(err, domain.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "this session has no event "+strconv.FormatInt(seq, 10)+" (events older than the retention period are deleted)")
+		return
+	}
+	if s.storeError(w, "read event", err) {
+		return
+	}
+	writeJSON(w, http.StatusOK, e)
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+	who, ok := s.authenticate(w, r, either)
+	if !ok {
+		return
+	}
+	jobs, err := s.deps.Store.Jobs(r.Context(), who.sessionID)
+	if s.storeError(w, "list jobs", err) {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": jobs})
+}
+
+// streamEvents serves Server-Sent Events. It resumes after Last-Event-ID,
+// or after ?after= (EventSource cannot set headers on its first request).
+func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
+	who, ok := s.authenticate(w, r, either)
+	if !ok {
+		return
+	}
+	after := int64(-1)
+	for _, v := range []string{r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")} {
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, "invalid_last_event_id", "Last-Event-ID (or after) must be the seq of the last event received")
+			return
+		}
+		after = n
+		break
+	}
+	s.deps.Broker.Serve(w, r, who.sessionID, after)
+}

@@ -1,0 +1,318 @@
+// Package config reads the server's settings from flags and the
+// environment. Every flag --some-name is also OBSERVABLE_SOME_NAME; a flag
+// given on the command line wins over the environment.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything the server can be told.
+type Config struct {
+	Listen     string
+	Database   string
+	PublicURL  string
+	SQLiteSync string
+	// PostgresMaxConns bounds the connection pool on PostgreSQL.
+	PostgresMaxConns int
+
+	// Limits of the contract; 0 turns a rate limit off.
+	MaxBodyBytes      int64
+	MaxBatchEvents    int
+	SessionRate       float64
+	SessionBurst      int
+	SessionsPerMinute int
+
+	PairingTTL time.Duration
+	Retention  time.Duration
+
+	// Live streams.
+	Heartbeat    time.Duration
+	StreamBuffer int
+
+	// TrustProxy lists the networks of reverse proxies whose
+	// X-Forwarded-For is believed when finding a client's address.
+	TrustProxy []netip.Prefix
+
+	// Web Push.
+	PushContact string
+	PushAllow   []string
+
+	// TLS.
+	TLSCert   string
+	TLSKey    string
+	TLSDomain string
+	TLSCache  string
+
+	LogLevel  string
+	LogFormat string
+
+	// Warnings found while reading the settings, to log once logging is set up.
+	Warnings []string
+}
+
+// Default is the configuration with nothing set.
+func Default() Config {
+	return Config{
+		Listen:            ":3000",
+		Database:          "observable.db",
+		SQLiteSync:        "full",
+		PostgresMaxConns:  16,
+		MaxBodyBytes:      1 << 20,
+		MaxBatchEvents:    500,
+		SessionRate:       1000,
+		SessionBurst:      10000,
+		SessionsPerMinute: 10,
+		PairingTTL:        10 * time.Minute,
+		Retention:         30 * 24 * time.Hour,
+		Heartbeat:         25 * time.Second,
+		StreamBuffer:      1024,
+		PushContact:       "mailto:admin@localhost",
+		TLSCache:          "observable-certs",
+		LogLevel:          "info",
+		LogFormat:         "text",
+	}
+}
+
+// Parse reads args (without the program name) and the environment (as
+// os.Getenv). It returns flag.ErrHelp after writing help to out.
+func Parse(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	c := Default()
+	fs := flag.NewFlagSet("observable-server", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var trustProxy, pushAllow string
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address to listen on, host:port")
+	fs.StringVar(&c.Database, "database", c.Database, "a SQLite file path, or a postgres:// URL to share one database between instances")
+	fs.StringVar(&c.PublicURL, "public-url", "", "the address a phone uses to reach this server, e.g. https://observable.example.com (default: this machine's LAN address)")
+	fs.StringVar(&c.SQLiteSync, "sqlite-synchronous", c.SQLiteSync, "SQLite durability: full (every acknowledged event survives a power cut) or normal (survives a crash of the process)")
+	fs.IntVar(&c.PostgresMaxConns, "postgres-max-conns", c.PostgresMaxConns, "PostgreSQL connection pool size of this instance")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest request body accepted (413 past it)")
+	fs.IntVar(&c.MaxBatchEvents, "max-batch-events", c.MaxBatchEvents, "most events in one request (413 past it)")
+	fs.Float64Var(&c.SessionRate, "session-rate", c.SessionRate, "events per second a session may send, sustained (0: no limit)")
+	fs.IntVar(&c.SessionBurst, "session-burst", c.SessionBurst, "events a session may send in a burst")
+	fs.IntVar(&c.SessionsPerMinute, "sessions-per-minute", c.SessionsPerMinute, "new sessions per client address per minute (0: no limit)")
+	fs.DurationVar(&c.PairingTTL, "pairing-ttl", c.PairingTTL, "how long a pairing code can be claimed")
+	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long events are kept (0: forever)")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "interval of the comment line that keeps event streams open")
+	fs.IntVar(&c.StreamBuffer, "stream-buffer", c.StreamBuffer, "events buffered for a slow stream before it is dropped (it resumes with Last-Event-ID)")
+	fs.StringVar(&trustProxy, "trust-proxy", "", "comma-separated networks of reverse proxies whose X-Forwarded-For is trusted, e.g. 10.0.0.0/8")
+	fs.StringVar(&c.PushContact, "push-contact", c.PushContact, "mailto: or https: contact sent to push services in the VAPID claim")
+	fs.StringVar(&pushAllow, "push-allow", "", "extra push service hosts allowed besides the browsers' own (comma-separated)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS with --tls-key")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&c.TLSDomain, "tls-domain", "", "public domain to get certificates for automatically (ACME, Let's Encrypt); needs ports 80 and 443")
+	fs.StringVar(&c.TLSCache, "tls-cache", c.TLSCache, "directory where automatic certificates are kept")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	fs.Usage = func() { usage(fs, out) }
+
+	var envErrs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(EnvName(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErrs = append(envErrs, fmt.Errorf("$%s: %w", EnvName(f.Name), err))
+			}
+		}
+	})
+	if err := errors.Join(envErrs...); err != nil {
+		return c, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q: every setting is a flag (see --help)", fs.Arg(0))
+	}
+	var err error
+	if c.TrustProxy, err = parsePrefixes(trustProxy); err != nil {
+		return c, fmt.Errorf("--trust-proxy: %w", err)
+	}
+	c.PushAllow = splitList(pushAllow)
+	return c, c.finish()
+}
+
+// EnvName is the environment variable of a flag.
+func EnvName(flagName string) string {
+	return "OBSERVABLE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// IsPostgres reports whether the database setting names PostgreSQL.
+func (c *Config) IsPostgres() bool {
+	return strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://")
+}
+
+func (c *Config) finish() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("--listen %q: want host:port, e.g. :3000 or 127.0.0.1:3000", c.Listen)
+	}
+	if c.MaxBodyBytes <= 0 || c.MaxBatchEvents <= 0 {
+		return errors.New("--max-body-bytes and --max-batch-events must be positive")
+	}
+	if c.SessionRate < 0 || c.SessionBurst < 0 || c.SessionsPerMinute < 0 {
+		return errors.New("rate limits cannot be negative (0 turns one off)")
+	}
+	if c.SessionRate > 0 && c.SessionBurst < c.MaxBatchEvents {
+		return fmt.Errorf("--session-burst (%d) must be at least --max-batch-events (%d), or a full batch could never pass", c.SessionBurst, c.MaxBatchEvents)
+	}
+	if c.PairingTTL < time.Second {
+		return errors.New("--pairing-ttl must be at least 1s")
+	}
+	if c.Heartbeat < time.Second || c.Heartbeat > 30*time.Second {
+		return errors.New("--heartbeat must be between 1s and 30s (the contract promises a comment line at least every 30 s)")
+	}
+	if c.StreamBuffer < 1 {
+		return errors.New("--stream-buffer must be at least 1")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.TLSDomain != "" && c.TLSCert != "" {
+		return errors.New("use either --tls-domain (automatic certificates) or --tls-cert/--tls-key, not both")
+	}
+	if !strings.HasPrefix(c.PushContact, "mailto:") && !strings.HasPrefix(c.PushContact, "https://") {
+		return fmt.Errorf("--push-contact %q: push services (Apple's among them) accept only a mailto: or https: contact", c.PushContact)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	return c.resolvePublicURL()
+}
+
+func (c *Config) resolvePublicURL() error {
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--public-url %q: want an http:// or https:// address, e.g. http://192.168.1.20:3000", c.PublicURL)
+		}
+		c.PublicURL = strings.TrimSuffix(u.String(), "/")
+		if isLoopbackHost(u.Hostname()) {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("--public-url %s is a loopback address: a phone cannot reach it; give an address on your network", c.PublicURL))
+		}
+		return nil
+	}
+	host, port, _ := net.SplitHostPort(c.Listen)
+	scheme := "http"
+	if c.TLSCert != "" || c.TLSDomain != "" {
+		scheme = "https"
+	}
+	if c.TLSDomain != "" {
+		c.PublicURL = "https://" + c.TLSDomain
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
+		c.PublicURL = scheme + "://" + net.JoinHostPort(host, port)
+		if ip.IsLoopback() {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("listening on loopback only: phones cannot reach %s; listen on :%s and set --public-url", c.PublicURL, port))
+		}
+		return nil
+	}
+	if host != "" && host != "0.0.0.0" && host != "::" {
+		c.PublicURL = scheme + "://" + net.JoinHostPort(host, port)
+		return nil
+	}
+	if ip, ok := lanAddress(); ok {
+		c.PublicURL = scheme + "://" + net.JoinHostPort(ip.String(), port)
+		return nil
+	}
+	c.PublicURL = scheme + "://" + net.JoinHostPort("localhost", port)
+	c.Warnings = append(c.Warnings, fmt.Sprintf("found no network address but loopback: pairing links (%s) will not open on a phone; set --public-url to an address the phone can reach", c.PublicURL))
+	return nil
+}
+
+// lanAddress picks this machine's first private IPv4 address, else its
+// first global unicast one.
+func lanAddress() (netip.Addr, bool) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	var fallback netip.Addr
+	for _, a := range addrs {
+		prefix, err := netip.ParsePrefix(a.String())
+		if err != nil {
+			continue
+		}
+		ip := prefix.Addr()
+		if !ip.Is4() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+			continue
+		}
+		if ip.IsPrivate() {
+			return ip, true
+		}
+		if !fallback.IsValid() && ip.IsGlobalUnicast() {
+			fallback = ip
+		}
+	}
+	return fallback, fallback.IsValid()
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range splitList(s) {
+		if !strings.Contains(part, "/") {
+			ip, err := netip.ParseAddr(part)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an address or network", part)
+			}
+			part = ip.String() + "/" + strconv.Itoa(ip.BitLen())
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a network such as 10.0.0.0/8", part)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+func usage(fs *flag.FlagSet, out io.Writer) {
+	fmt.Fprintf(out, `observable-server: the Observable Code server (API, live streams, phone app).
+
+Usage: observable-server [flags]
+
+With no flags it listens on :3000 and keeps its data in ./observable.db (SQLite).
+Every flag can also be set in the environment: --some-flag is OBSERVABLE_SOME_FLAG.
+
+Flags:
+`)
+	fs.VisitAll(func(f *flag.Flag) {
+		name, help := flag.UnquoteUsage(f)
+		fmt.Fprintf(out, "  --%s %s\n      %s", f.Name, name, help)
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "[]" {
+			fmt.Fprintf(out, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(out, " [$%s]\n", EnvName(f.Name))
+	})
+}

@@ -1,0 +1,144 @@
+// Package ingest commits posted events in groups: requests that arrive
+// while a transaction is being written share the next one, so a thousand
+// single-event posts cost a few commits (and fsyncs), not a thousand.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/observable-code/observable/internal/store"
+)
+
+// ErrClosed is returned by Submit once the server is shutting down.
+var ErrClosed = errors.New("the server is shutting down")
+
+// Options tune a Committer.
+type Options struct {
+	// MaxEvents caps the events of one transaction.
+	MaxEvents int
+	// Workers is how many transactions may be written at once: 1 for
+	// SQLite (one writer), a few for PostgreSQL.
+	Workers int
+	// Timeout bounds one transaction.
+	Timeout time.Duration
+	// Published is called after each commit, before the requests are
+	// answered, with the appends that were stored (fan-out to streams).
+	Published func(batch []*store.Append)
+	// Committed reports each commit's size and duration (metrics).
+	Committed func(events int, took time.Duration, err error)
+}
+
+// Committer batches appends from concurrent requests into transactions.
+type Committer struct {
+	st   store.Events
+	opts Options
+	reqs chan *request
+
+	mu     sync.RWMutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+type request struct {
+	a    *store.Append
+	done chan error
+}
+
+// New starts a Committer writing to st.
+func New(st store.Events, opts Options) *Committer {
+	if opts.MaxEvents <= 0 {
+		opts.MaxEvents = 5000
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 1
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	c := &Committer{st: st, opts: opts, reqs: make(chan *request, 4096)}
+	for i := 0; i < opts.Workers; i++ {
+		c.wg.Add(1)
+		go c.run()
+	}
+	return c
+}
+
+// Submit stores a's events durably and fills its results. It returns once
+// they are committed, or with the commit's error (nothing stored).
+func (c *Committer) Submit(ctx context.Context, a *store.Append) error {
+	req := &request{a: a, done: make(chan error, 1)}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case c.reqs <- req:
+	case <-ctx.Done():
+		c.mu.RUnlock()
+		return ctx.Err()
+	}
+	c.mu.RUnlock()
+	// Once queued the request will be committed or refused: wait for the
+	// outcome even if the client leaves, so that the answer is true.
+	return <-req.done
+}
+
+// Close refuses new appends, commits those already queued, and returns
+// when every worker has finished.
+func (c *Committer) Close() {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.reqs)
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+}
+
+func (c *Committer) run() {
+	defer c.wg.Done()
+	batch := make([]*request, 0, 64)
+	appends := make([]*store.Append, 0, 64)
+	for first := range c.reqs {
+		batch = append(batch[:0], first)
+		events := len(first.a.Events)
+	drain:
+		for events < c.opts.MaxEvents {
+			select {
+			case r, ok := <-c.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+				events += len(r.a.Events)
+			default:
+				break drain
+			}
+		}
+		appends = appends[:0]
+		for _, r := range batch {
+			appends = append(appends, r.a)
+		}
+		c.commit(batch, appends, events)
+	}
+}
+
+func (c *Committer) commit(batch []*request, appends []*store.Append, events int) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	start := time.Now()
+	err := c.st.AppendEvents(ctx, appends)
+	cancel()
+	if c.opts.Committed != nil {
+		c.opts.Committed(events, time.Since(start), err)
+	}
+	if err == nil && c.opts.Published != nil {
+		c.opts.Published(appends)
+	}
+	for _, r := range batch {
+		r.done <- err
+	}
+}

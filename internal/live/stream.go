@@ -1,0 +1,128 @@
+package live
+
+import (
+	"math"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/observable-code/observable/internal/store"
+)
+
+// preamble tells EventSource to retry after 2 s, and gets past proxies'
+// buffers with a first comment.
+const preamble = "retry: 2000\n: connected\n\n"
+
+// Serve streams the session's events after seq after (after < 0: only
+// events committed from now on). On HTTP/1.x it takes the connection over
+// and returns at once; otherwise it returns when the stream ends.
+func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, sessionID, after int64) {
+	s := &Subscriber{b: b, session: sessionID, last: after, done: make(chan struct{}), lastWrite: time.Now()}
+	if after < 0 {
+		// Skip everything until the start is known, below.
+		s.last = math.MaxInt64
+	}
+	held := r.ProtoMajor != 1
+	if !held {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			held = true
+		} else {
+			s.out = &connSink{conn: conn}
+			head := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n" +
+				"X-Accel-Buffering: no\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n" + preamble
+			if err := s.out.write([][]byte{[]byte(head)}, time.Now().Add(b.opts.WriteTimeout)); err != nil {
+				conn.Close()
+				return
+			}
+		}
+	}
+	if held {
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Accel-Buffering", "no")
+		w.WriteHeader(http.StatusOK)
+		hs := &heldSink{w: w, rc: http.NewResponseController(w)}
+		if err := hs.write([][]byte{[]byte(preamble)}, time.Now().Add(b.opts.WriteTimeout)); err != nil {
+			return
+		}
+		s.out = hs
+	}
+	if !b.add(s) {
+		s.out.close()
+		return
+	}
+	if after < 0 {
+		newest, err := b.src.ListEvents(r.Context(), sessionID, store.EventQuery{Limit: 1})
+		if err != nil {
+			b.log.Warn("stream: read newest event", "session", sessionID, "err", err)
+			s.Close()
+			return
+		}
+		s.mu.Lock()
+		s.last = 0
+		if len(newest) > 0 {
+			s.last = newest[0].Seq
+		}
+		s.mu.Unlock()
+	}
+	// Read whatever was committed before the stream was registered.
+	s.mu.Lock()
+	s.markGap()
+	s.kickLocked()
+	s.mu.Unlock()
+	if held {
+		select {
+		case <-s.Done():
+		case <-r.Context().Done():
+			s.Close()
+		}
+	}
+}
+
+// connSink writes to a hijacked connection; the broker owns it.
+type connSink struct{ conn net.Conn }
+
+func (c *connSink) write(frames [][]byte, deadline time.Time) error {
+	if err := c.conn.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	bufs := net.Buffers(frames)
+	_, err := bufs.WriteTo(c.conn)
+	return err
+}
+
+func (c *connSink) close() { c.conn.Close() }
+
+// heldSink writes through a ResponseWriter whose handler waits in Serve.
+// close waits for a write in progress, so nothing writes after the handler
+// has returned.
+type heldSink struct {
+	mu     sync.Mutex
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	closed bool
+}
+
+func (h *heldSink) write(frames [][]byte, deadline time.Time) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return net.ErrClosed
+	}
+	_ = h.rc.SetWriteDeadline(deadline) // not every ResponseWriter supports it
+	for _, f := range frames {
+		if _, err := h.w.Write(f); err != nil {
+			return err
+		}
+	}
+	return h.rc.Flush()
+}
+
+func (h *heldSink) close() {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+}

@@ -1,0 +1,77 @@
+// Package retention deletes what the server no longer needs to keep:
+// events past the retention period and expired pairings.
+package retention
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/observable-code/observable/internal/store"
+)
+
+// pruneChunk bounds one delete, so pruning never holds the write lock long.
+const pruneChunk = 5000
+
+// Pruner runs in the background of every instance; deletes are idempotent,
+// so instances sharing a database need no coordination.
+type Pruner struct {
+	Store     store.Events
+	Retention time.Duration // 0 keeps events forever
+	Every     time.Duration
+	Log       *slog.Logger
+	OnPruned  func(n int64)
+	Now       func() time.Time
+}
+
+// Run prunes now and then every p.Every until ctx ends.
+func (p *Pruner) Run(ctx context.Context) {
+	if p.Every <= 0 {
+		p.Every = 10 * time.Minute
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	tick := time.NewTicker(p.Every)
+	defer tick.Stop()
+	for {
+		if err := p.Once(ctx); err != nil && ctx.Err() == nil {
+			p.Log.Warn("retention: prune", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Once deletes everything that is due.
+func (p *Pruner) Once(ctx context.Context) error {
+	now := p.Now()
+	if _, err := p.Store.PrunePairings(ctx, now.Add(-24*time.Hour)); err != nil {
+		return err
+	}
+	if p.Retention <= 0 {
+		return nil
+	}
+	cutoff := now.Add(-p.Retention)
+	for {
+		n, err := p.Store.PruneEvents(ctx, cutoff, pruneChunk)
+		if err != nil {
+			return err
+		}
+		if n > 0 && p.OnPruned != nil {
+			p.OnPruned(n)
+		}
+		if n < pruneChunk {
+			return nil
+		}
+		// Let ingest in between chunks.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

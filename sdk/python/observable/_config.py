@@ -1,0 +1,107 @@
+"""Where credentials and the API URL come from, and how the CLI saves them.
+
+Resolution order (the seed's promise):
+  session id: $OBSERVABLE_CODE_SESSION_ID, then ~/.observable-code/config.json
+  API URL:    $OBSERVABLE_CODE_API_URL, then the file's "api_url", then
+              http://localhost:3000
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+DEFAULT_API_URL = "http://localhost:3000"
+SESSION_ENV = "OBSERVABLE_CODE_SESSION_ID"
+API_URL_ENV = "OBSERVABLE_CODE_API_URL"
+
+
+class ConfigError(Exception):
+    """The config file exists but cannot be read or parsed."""
+
+
+class Settings(NamedTuple):
+    session_id: Optional[str]
+    api_url: str
+    # Where each value came from: "env", "file" or "default"/"none".
+    session_source: str
+    api_url_source: str
+    # Set when the config file exists but could not be used.
+    config_error: Optional[str]
+
+
+def config_dir() -> Path:
+    return Path.home() / ".observable-code"
+
+
+def config_path() -> Path:
+    return config_dir() / "config.json"
+
+
+def read_config(path: Optional[Path] = None) -> dict:
+    """Return the config file's object, {} when there is no file.
+
+    Raises ConfigError when the file exists but is unreadable or malformed.
+    """
+    path = path or config_path()
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} does not hold a JSON object")
+    return data
+
+
+def write_config(session_id: str, api_url: str, path: Optional[Path] = None) -> Path:
+    """Save the session id and API URL atomically: directory 0700, file 0600."""
+    path = path or config_path()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    body = json.dumps({"session_id": session_id, "api_url": api_url}, indent=2) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".json", dir=str(path.parent))
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def resolve(environ: Optional[dict] = None) -> Settings:
+    """Resolve the session id and API URL; never raises."""
+    env = os.environ if environ is None else environ
+    config_error = None
+    try:
+        data = read_config()
+    except ConfigError as e:
+        data, config_error = {}, str(e)
+    except Exception as e:  # e.g. no home directory at all
+        data, config_error = {}, f"cannot locate the config file: {e}"
+
+    session_id, session_source = None, "none"
+    if env.get(SESSION_ENV, "").strip():
+        session_id, session_source = env[SESSION_ENV].strip(), "env"
+    elif isinstance(data.get("session_id"), str) and data["session_id"].strip():
+        session_id, session_source = data["session_id"].strip(), "file"
+
+    api_url, api_source = DEFAULT_API_URL, "default"
+    if env.get(API_URL_ENV, "").strip():
+        api_url, api_source = env[API_URL_ENV].strip(), "env"
+    elif isinstance(data.get("api_url"), str) and data["api_url"].strip():
+        api_url, api_source = data["api_url"].strip(), "file"
+    return Settings(session_id, api_url.rstrip("/"), session_source, api_source, config_error)
