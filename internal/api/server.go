@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,9 +117,29 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc(pattern, r.handler)
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path+"; use "+strings.Join(allow, " or "))
+			return
+		}
 		writeError(w, http.StatusNotFound, "not_found", "no such API route: "+r.Method+" "+r.URL.Path+"; see docs/openapi.yaml")
 	})
 	return s.middleware(mux)
+}
+
+// allowedMethods lists the methods that have a route for r's path, so that
+// a wrong method gets 405 in the contract's error format (the catch-all
+// above hides the mux's own plain-text 405).
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "/api/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // Drain makes /readyz fail, so load balancers stop sending new requests
@@ -135,6 +156,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		// Pairing URLs hold codes: never leak them in a Referer.
 		h.Set("Referrer-Policy", "no-referrer")
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		start := time.Now()
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -150,9 +172,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				route = "unmatched"
 			}
 			s.deps.Metrics.Requests.WithLabelValues(route, statusText(rec.status)).Inc()
+			// The route pattern, never the path: paths can hold pairing codes.
 			if rec.status >= 500 {
-				// The route pattern, never the path: paths can hold pairing codes.
-				s.log.Warn("request failed", "route", route, "status", rec.status)
+				s.log.Warn("request failed", "method", r.Method, "route", route, "status", rec.status)
+			} else {
+				s.log.Debug("request", "method", r.Method, "route", route, "status", rec.status, "took", time.Since(start))
 			}
 		}()
 		next.ServeHTTP(rec, r)

@@ -1,7 +1,6 @@
 package live
 
 import (
-	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -18,11 +17,24 @@ const preamble = "retry: 2000\n: connected\n\n"
 // events committed from now on). On HTTP/1.x it takes the connection over
 // and returns at once; otherwise it returns when the stream ends.
 func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, sessionID, after int64) {
-	s := &Subscriber{b: b, session: sessionID, last: after, done: make(chan struct{}), lastWrite: time.Now()}
 	if after < 0 {
-		// Skip everything until the start is known, below.
-		s.last = math.MaxInt64
+		// From now: events committed after this read reach the stream by
+		// publish or by the fill below, whichever comes first.
+		newest, err := b.src.ListEvents(r.Context(), sessionID, store.EventQuery{Limit: 1})
+		if err != nil {
+			b.log.Warn("stream: read newest event", "session", sessionID, "err", err)
+			w.Header().Set("Retry-After", "5")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"error":{"code":"database_unavailable","message":"the database is unavailable; the stream resumes by itself"}}` + "\n"))
+			return
+		}
+		after = 0
+		if len(newest) > 0 {
+			after = newest[0].Seq
+		}
 	}
+	s := &Subscriber{b: b, session: sessionID, last: after, done: make(chan struct{}), lastWrite: time.Now()}
 	held := r.ProtoMajor != 1
 	if !held {
 		conn, _, err := http.NewResponseController(w).Hijack()
@@ -53,20 +65,6 @@ func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, sessionID, after 
 	if !b.add(s) {
 		s.out.close()
 		return
-	}
-	if after < 0 {
-		newest, err := b.src.ListEvents(r.Context(), sessionID, store.EventQuery{Limit: 1})
-		if err != nil {
-			b.log.Warn("stream: read newest event", "session", sessionID, "err", err)
-			s.Close()
-			return
-		}
-		s.mu.Lock()
-		s.last = 0
-		if len(newest) > 0 {
-			s.last = newest[0].Seq
-		}
-		s.mu.Unlock()
 	}
 	// Read whatever was committed before the stream was registered.
 	s.mu.Lock()

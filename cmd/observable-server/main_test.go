@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "observable-server-test-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "observable-server")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is one server process on a fixed port and database.
+type proc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	url  string
+	port string
+	db   string
+	log  *bytes.Buffer
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+}
+
+func startServer(t *testing.T, db, port string, extra ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, port: port, db: db, url: "http://127.0.0.1:" + port, log: &bytes.Buffer{}}
+	args := append([]string{"--listen", "127.0.0.1:" + port, "--database", db, "--public-url", p.url,
+		"--sessions-per-minute", "0", "--session-rate", "0"}, extra...)
+	p.cmd = exec.Command(binary, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(p.url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready:\n%s", p.log)
+		}
+	}
+}
+
+func (p *proc) createSession() string {
+	resp, err := http.Post(p.url+"/api/v1/sessions", "application/json", nil)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		SessionID string `json:"session_id"`
+	}
+	json.NewDecoder(resp.Body).Decode(&body)
+	return body.SessionID
+}
+
+func post(client *http.Client, url, key, body string) (int, error) {
+	req, _ := http.NewRequest("POST", url+"/api/v1/events", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// storedIDs pages through every event of the session.
+func (p *proc) storedIDs(key string) map[string]int {
+	ids := map[string]int{}
+	before := ""
+	for {
+		req, _ := http.NewRequest("GET", p.url+"/api/v1/events?limit=200"+before, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		var page struct {
+			Events []struct {
+				ID string `json:"id"`
+			} `json:"events"`
+			NextBefore *int64 `json:"next_before"`
+		}
+		json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		for _, e := range page.Events {
+			ids[e.ID]++
+		}
+		if page.NextBefore == nil {
+			return ids
+		}
+		before = fmt.Sprintf("&before=%d", *page.NextBefore)
+	}
+}
+
+// TestAcknowledgedEventsSurviveSIGKILL kills the server with no chance to
+// clean up while posts are in flight; every event it acknowledged must be
+// there after a restart, once.
+func TestAcknowledgedEventsSurviveSIGKILL(t *testing.T) {
+	db, port := filepath.Join(t.TempDir(), "durable.db"), freePort(t)
+	p := startServer(t, db, port)
+	key := p.createSession()
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			client := &http.Client{Timeout: 5 * time.Second}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("w%d-%d", w, i)
+				body := fmt.Sprintf(`{"events":[{"id":%q,"name":"durable","status":"completed"},{"id":"%s-b","name":"durable","status":"failed"}]}`, id, id)
+				if status, err := post(client, p.url, key, body); err == nil && status == http.StatusAccepted {
+					mu.Lock()
+					acked[id], acked[id+"-b"] = true, true
+					mu.Unlock()
+				}
+			}
+		}(w)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.cmd.Wait()
+	close(stop)
+	wg.Wait()
+	if len(acked) < 200 {
+		t.Fatalf("only %d events acknowledged before the kill; the test proves little", len(acked))
+	}
+	p2 := startServer(t, db, port)
+	stored := p2.storedIDs(key)
+	for id := range acked {
+		if stored[id] != 1 {
+			t.Errorf("acknowledged event %s is stored %d times after SIGKILL", id, stored[id])
+		}
+	}
+	for id, n := range stored {
+		if n != 1 {
+			t.Errorf("event %s stored %d times", id, n)
+		}
+	}
+	t.Logf("%d acknowledged, %d stored (unacknowledged ones may or may not be)", len(acked), len(stored))
+}
+
+// TestSIGTERMFinishesInFlightWork stops the server while posts and a
+// stream are running: it exits 0, closes the stream, and every answered
+// post is stored.
+func TestSIGTERMFinishesInFlightWork(t *testing.T) {
+	db, port := filepath.Join(t.TempDir(), "term.db"), freePort(t)
+	p := startServer(t, db, port)
+	key := p.createSession()
+	req, _ := http.NewRequest("GET", p.url+"/api/v1/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamDone := make(chan struct{})
+	go func() { io.Copy(io.Discard, stream.Body); close(streamDone) }()
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			client := &http.Client{Timeout: 5 * time.Second}
+			for i := 0; i < 10000; i++ {
+				id := fmt.Sprintf("t%d-%d", w, i)
+				status, err := post(client, p.url, key, fmt.Sprintf(`{"id":%q,"name":"n","status":"completed"}`, id))
+				if err != nil {
+					return
+				}
+				if status == http.StatusAccepted {
+					mu.Lock()
+					acked[id] = true
+					mu.Unlock()
+				} else if status != http.StatusServiceUnavailable {
+					t.Errorf("status %d during shutdown", status)
+					return
+				}
+			}
+		}(w)
+	}
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	err = p.cmd.Wait()
+	if err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.log)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("shutdown took %v", took)
+	}
+	wg.Wait()
+	select {
+	case <-streamDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream was not closed by shutdown")
+	}
+	if !strings.Contains(p.log.String(), "stopped") {
+		t.Fatalf("no clean stop in the log:\n%s", p.log)
+	}
+	p2 := startServer(t, db, port)
+	stored := p2.storedIDs(key)
+	for id := range acked {
+		if stored[id] != 1 {
+			t.Fatalf("acknowledged %s stored %d times", id, stored[id])
+		}
+	}
+	if len(acked) == 0 {
+		t.Fatal("nothing was acknowledged")
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"--help"}, func(string) string { return "" }, &out, &errOut); code != 0 || !strings.Contains(out.String(), "--database") {
+		t.Fatalf("--help: exit %d\n%s", code, out.String())
+	}
+	out.Reset()
+	code := run(context.Background(), []string{"--listen", "nope"}, func(string) string { return "" }, &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "--listen") {
+		t.Fatalf("bad flag: exit %d, stderr %q", code, errOut.String())
+	}
+	errOut.Reset()
+	env := map[string]string{"OBSERVABLE_MAX_BODY_BYTES": "lots"}
+	code = run(context.Background(), nil, func(k string) string { return env[k] }, &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "OBSERVABLE_MAX_BODY_BYTES") {
+		t.Fatalf("bad environment: exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://app:s3cret@db:5432/obs?sslmode=require": "postgres://app:xxxxx@db:5432/obs?sslmode=require",
+		"postgres://app@db/obs":                             "postgres://app@db/obs",
+		"observable.db":                                     "observable.db",
+	} {
+		if got := redact(in); got != want || strings.Contains(got, "s3cret") {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRefusesATakenPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cmd := exec.Command(binary, "--listen", l.Addr().String(), "--database", filepath.Join(t.TempDir(), "x.db"))
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "choose another with --listen") {
+		t.Fatalf("exit %v:\n%s", err, out)
+	}
+}
