@@ -100,10 +100,10 @@ func TestPushSubscription(t *testing.T) {
 		return `{"endpoint":"` + endpoint + `","expirationTime":null,"keys":{"p256dh":"` + p + `","auth":"` + a + `"}}`
 	}
 	bad := map[string]string{
-		sub("https://attacker.example/x", p256, auth):      "invalid_endpoint",
-		sub("https://push.example/x", "short", auth):       "invalid_keys",
-		sub("https://push.example/x", p256, "%%%"):         "invalid_keys",
-		sub("https://push.example/x", p256, p256):          "invalid_keys",
+		sub("https://attacker.example/x", p256, auth):       "invalid_endpoint",
+		sub("https://push.example/x", "short", auth):        "invalid_keys",
+		sub("https://push.example/x", p256, "%%%"):          "invalid_keys",
+		sub("https://push.example/x", p256, p256):           "invalid_keys",
 		`{"endpoint":"https://push.example/x","keys":null}`: "invalid_keys",
 	}
 	for body, code := range bad {
