@@ -177,6 +177,8 @@ func (db *DB) upsertJobs(ctx context.Context, tx *sql.Tx, sessionID int64, store
 		}
 		d.last = e
 	}
+	// One order for every writer of jobs rows (see PruneEvents): no deadlocks.
+	slices.Sort(names)
 	for len(names) > 0 {
 		chunk := names[:min(len(names), insertChunk)]
 		names = names[len(chunk):]

@@ -68,14 +68,36 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, lock func(ctx context.C
 	if err != nil {
 		return err
 	}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
+	if err := createVersionTable(ctx, db, lock); err != nil {
+		return err
 	}
 	for _, m := range ms {
 		if err := applyOne(ctx, db, d, lock, m, len(ms)); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// createVersionTable makes the version table under the lock: two
+// PostgreSQL instances creating it at once would collide in the catalog.
+func createVersionTable(ctx context.Context, db *sql.DB, lock func(context.Context, *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create schema_migrations: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	if lock != nil {
+		if err := lock(ctx, tx); err != nil {
+			return fmt.Errorf("create schema_migrations: lock: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create schema_migrations: commit: %w", err)
 	}
 	return nil
 }

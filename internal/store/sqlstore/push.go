@@ -1,9 +1,11 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +38,8 @@ func (db *DB) ClaimPushJobs(ctx context.Context, now time.Time, lease time.Durat
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		// RETURNING gives rows in storage order; hand them out oldest first.
+		slices.SortFunc(jobs, func(a, b store.PushJob) int { return cmp.Compare(a.ID, b.ID) })
 		for i := range jobs {
 			var endpoint, p256dh, auth sql.NullString
 			err := tx.QueryRowContext(ctx, db.q(`SELECT push_endpoint, push_p256dh, push_auth FROM devices WHERE id = ?`), jobs[i].DeviceID).

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -169,7 +170,7 @@ func (db *DB) PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int
 	var deleted int64
 	err := db.inTx(ctx, "prune events", func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, db.q(`DELETE FROM events WHERE (session_id, seq) IN
-			(SELECT session_id, seq FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?)
+			(SELECT session_id, seq FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?`+db.d.skipLocked+`)
 			RETURNING session_id, name, status`), cutoff.UnixMilli(), limit)
 		if err != nil {
 			return err
@@ -201,7 +202,20 @@ func (db *DB) PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for k, d := range gone {
+		// Update jobs in (session, name) order, the order AppendEvents
+		// takes them in, so that concurrent writers cannot deadlock.
+		keys := make([]key, 0, len(gone))
+		for k := range gone {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b key) int {
+			if a.session != b.session {
+				return cmp.Compare(a.session, b.session)
+			}
+			return strings.Compare(a.name, b.name)
+		})
+		for _, k := range keys {
+			d := gone[k]
 			if _, err := tx.ExecContext(ctx, db.q(`UPDATE jobs SET runs = runs - ?, failures = failures - ? WHERE session_id = ? AND name = ?`),
 				d.runs, d.failures, k.session, k.name); err != nil {
 				return err

@@ -301,3 +301,82 @@ func testPruneEvents(t *testing.T, s store.Store) {
 		t.Fatalf("a second prune deleted %d", n)
 	}
 }
+
+// testPruneDuringAppend runs retention beside multi-session group commits,
+// with job names in varying order: neither may fail (no deadlocks).
+func testPruneDuringAppend(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	sessions := []domain.Session{newSession(t, s), newSession(t, s), newSession(t, s)}
+	names := []string{"alpha", "beta", "gamma", "delta"}
+	stop := make(chan struct{})
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var batch []*store.Append
+				for j := range sessions {
+					sess := sessions[(w+j+i)%len(sessions)]
+					var events []domain.Event
+					for k := range names {
+						events = append(events, ev(names[(w+k+i)%len(names)], "failed"))
+					}
+					// Old enough to be pruned at once, so both run on the same rows.
+					batch = append(batch, &store.Append{SessionID: sess.ID, Events: events, ReceivedAt: base.Add(-time.Hour)})
+				}
+				if err := s.AppendEvents(ctx, batch); err != nil {
+					errs <- fmt.Errorf("append: %w", err)
+					return
+				}
+			}
+		}(w)
+	}
+	for p := 0; p < 2; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.PruneEvents(ctx, base, 7); err != nil {
+					errs <- fmt.Errorf("prune: %w", err)
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(1500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// Whatever remains, the job counts match the events left.
+	for _, sess := range sessions {
+		jobs, err := s.Jobs(ctx, sess.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		left, _ := s.EventsAfter(ctx, sess.ID, 0, 1_000_000)
+		count := map[string]int64{}
+		for _, e := range left {
+			count[e.Name]++
+		}
+		for _, j := range jobs {
+			if j.Runs != count[j.Name] || j.Failures != count[j.Name] {
+				t.Fatalf("job %s: runs %d failures %d, but %d events are left", j.Name, j.Runs, j.Failures, count[j.Name])
+			}
+		}
+	}
+}

@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"SessionStatusCounts", testSessionStatusCounts},
 		{"Jobs", testJobs},
 		{"PruneEvents", testPruneEvents},
+		{"PruneDuringAppend", testPruneDuringAppend},
 		{"PrunePairings", testPrunePairings},
 		{"PushRules", testPushRules},
 		{"PushQueueLeases", testPushQueueLeases},
