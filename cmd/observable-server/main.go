@@ -144,8 +144,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another server running there? choose another with --listen)", cfg.Listen, err)
 	}
+	ln, stopTLS, err := tlsListener(ctx, ln, cfg, log)
+	if err != nil {
+		return fmt.Errorf("set up TLS: %w", err)
+	}
+	defer stopTLS()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- listenAndServe(httpServer, ln, cfg) }()
+	go func() {
+		if err := httpServer.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- err
+		}
+	}()
 	log.Info("observable-server ready", "version", version, "listen", ln.Addr().String(),
 		"public_url", cfg.PublicURL, "database", redact(cfg.Database))
 
@@ -180,19 +189,6 @@ func background(ctx context.Context, cfg config.Config, db *sqlstore.DB, broker 
 			}
 		}()
 	}
-}
-
-func listenAndServe(s *http.Server, ln net.Listener, cfg config.Config) error {
-	var err error
-	if cfg.TLSCert != "" {
-		err = s.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
-	} else {
-		err = s.Serve(ln)
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
 }
 
 // redact hides the password of a database URL for logs.

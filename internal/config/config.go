@@ -58,6 +58,8 @@ type Config struct {
 
 	// Warnings found while reading the settings, to log once logging is set up.
 	Warnings []string
+
+	listenSet bool
 }
 
 // Default is the configuration with nothing set.
@@ -129,6 +131,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	fs.Visit(func(f *flag.Flag) { c.listenSet = c.listenSet || f.Name == "listen" })
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q: every setting is a flag (see --help)", fs.Arg(0))
 	}
@@ -151,6 +154,9 @@ func (c *Config) IsPostgres() bool {
 }
 
 func (c *Config) finish() error {
+	if c.TLSDomain != "" && !c.listenSet {
+		c.Listen = ":443" // where ACME's TLS challenge and browsers expect HTTPS
+	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("--listen %q: want host:port, e.g. :3000 or 127.0.0.1:3000", c.Listen)
 	}

@@ -45,7 +45,10 @@ func TestEnvironmentAndFlags(t *testing.T) {
 		{"loopback listen gives loopback url and warns", []string{"--listen", "127.0.0.1:3999"}, nil, func(c Config) bool {
 			return c.PublicURL == "http://127.0.0.1:3999" && len(c.Warnings) == 1
 		}},
-		{"tls domain gives https url", []string{"--tls-domain", "obs.example.com"}, nil, func(c Config) bool { return c.PublicURL == "https://obs.example.com" }},
+		{"tls domain gives https url on :443", []string{"--tls-domain", "obs.example.com"}, nil, func(c Config) bool {
+			return c.PublicURL == "https://obs.example.com" && c.Listen == ":443"
+		}},
+		{"tls domain keeps an explicit listen", []string{"--tls-domain", "obs.example.com", "--listen", ":8443"}, nil, func(c Config) bool { return c.Listen == ":8443" }},
 		{"limits", []string{"--max-body-bytes", "2048", "--session-rate", "0", "--sessions-per-minute", "0"}, nil, func(c Config) bool {
 			return c.MaxBodyBytes == 2048 && c.SessionRate == 0 && c.SessionsPerMinute == 0
 		}},

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/crypto/acme/autocert"
+
+	"github.com/observable-code/observable/internal/config"
+)
+
+// acmeHTTPAddr is where Let's Encrypt's HTTP-01 challenge must be answered.
+const acmeHTTPAddr = ":80"
+
+// tlsListener wraps ln in TLS when the configuration asks for it: with the
+// certificate files given, or with certificates obtained automatically for
+// --tls-domain (ACME). For ACME it also answers HTTP-01 challenges on :80
+// and redirects plain HTTP there to HTTPS; it returns a function to stop
+// that listener.
+func tlsListener(ctx context.Context, ln net.Listener, cfg config.Config, log *slog.Logger) (net.Listener, func(), error) {
+	switch {
+	case cfg.TLSCert != "":
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, nil, err
+		}
+		return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), func() {}, nil
+	case cfg.TLSDomain != "":
+		m := &autocert.Manager{
+			Prompt:     autocert.AcceptTOS,
+			HostPolicy: autocert.HostWhitelist(cfg.TLSDomain),
+			Cache:      autocert.DirCache(cfg.TLSCache),
+		}
+		challenge := &http.Server{Addr: acmeHTTPAddr, Handler: m.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := challenge.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				// TLS-ALPN-01 on the HTTPS port still works without :80.
+				log.Warn("cannot answer ACME HTTP challenges on :80; relying on the TLS challenge", "err", err)
+			}
+		}()
+		stop := func() {
+			shutdownCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			challenge.Shutdown(shutdownCtx)
+		}
+		return tls.NewListener(ln, m.TLSConfig()), stop, nil
+	}
+	return ln, func() {}, nil
+}
