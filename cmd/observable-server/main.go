@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -127,7 +128,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	bg, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
-	background(bg, cfg, db, broker, pushes, m, log)
+	waitBackground := background(bg, cfg, db, broker, pushes, m, log)
 
 	httpServer := &http.Server{
 		Addr:              cfg.Listen,
@@ -173,22 +174,32 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	committer.Close()
 	stopBackground()
+	// The push worker hands back jobs it had claimed; let it before the
+	// database closes.
+	waitBackground()
 	log.Info("stopped")
 	return nil
 }
 
-// background starts the tasks every instance runs beside requests.
-func background(ctx context.Context, cfg config.Config, db *sqlstore.DB, broker *live.Broker, pushes *push.Service, m *metrics.Metrics, log *slog.Logger) {
+// background starts the tasks every instance runs beside requests, and
+// returns a function that waits for them to end once ctx is cancelled.
+func background(ctx context.Context, cfg config.Config, db *sqlstore.DB, broker *live.Broker, pushes *push.Service, m *metrics.Metrics, log *slog.Logger) func() {
+	var wg sync.WaitGroup
+	goBackground := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
 	pruner := &retention.Pruner{Store: db, Retention: cfg.Retention, Log: log, OnPruned: func(n int64) { m.PrunedEvents.Add(float64(n)) }}
-	go pruner.Run(ctx)
-	go pushes.Run(ctx)
+	goBackground(func() { pruner.Run(ctx) })
+	goBackground(func() { pushes.Run(ctx) })
 	if l, ok := any(db).(store.Listener); ok && cfg.IsPostgres() {
-		go func() {
+		goBackground(func() {
 			if err := l.Listen(ctx, broker.Notice); err != nil && ctx.Err() == nil {
 				log.Error("listen for other instances' events", "err", err)
 			}
-		}()
+		})
 	}
+	return wg.Wait
 }
 
 // redact hides the password of a database URL for logs.

@@ -67,7 +67,7 @@ CREATE TABLE jobs (
 );
 
 CREATE TABLE push_jobs (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: a late worker must not complete a newer job
     device_id       TEXT    NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
     session_id      INTEGER NOT NULL,
     seq             INTEGER NOT NULL,

@@ -1,0 +1,190 @@
+package push
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/observable-code/observable/internal/domain"
+)
+
+// message is the JSON the service worker receives (decrypted) in its push
+// event. Title and body are ready to show; the rest lets it tag, route and
+// group the notification without another request.
+type message struct {
+	Title  string `json:"title"`
+	Body   string `json:"body"`
+	Tag    string `json:"tag"`
+	URL    string `json:"url"`
+	Kind   string `json:"kind"`
+	Job    string `json:"job"`
+	Seq    int64  `json:"seq"`
+	Status string `json:"status"`
+}
+
+// maxPayload bounds the JSON before encryption. Records are padded to
+// recordSize, and Firefox on Android refuses bodies much over 3 KB, so the
+// plain text must fit one 2 KB record with room to spare.
+const (
+	recordSize = 2048
+	maxPayload = 1800
+)
+
+// Text budgets, tried in order until the payload fits: ordinary names and
+// errors fit the first; only pathological ones (long names of multi-byte
+// characters) shrink further.
+var budgets = []struct{ name, detail int }{{120, 300}, {60, 150}, {30, 60}, {16, 24}}
+
+// buildMessage writes the notification for one event.
+func buildMessage(kind string, ev *domain.StoredEvent) ([]byte, error) {
+	for _, b := range budgets {
+		m := describe(kind, ev, b.name, b.detail)
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false) // text is shown as text; escaping only costs bytes
+		if err := enc.Encode(m); err != nil {
+			return nil, fmt.Errorf("encode notification: %w", err)
+		}
+		if out := bytes.TrimSpace(buf.Bytes()); len(out) <= maxPayload {
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("notification for event %d does not fit %d bytes", ev.Seq, maxPayload)
+}
+
+func describe(kind string, ev *domain.StoredEvent, nameRunes, detailRunes int) message {
+	name := clip(clean(ev.Name), nameRunes)
+	var dur string
+	if ev.DurationMS != nil {
+		dur = formatDuration(*ev.DurationMS)
+	}
+	var title, body string
+	switch {
+	case kind == domain.AlertRecovered:
+		title = name + " recovered"
+		body = title + " — completed"
+		if dur != "" {
+			body += " in " + dur
+		}
+	case ev.Status == domain.StatusCompleted:
+		title = name + " completed"
+		body = title
+		if dur != "" {
+			body += " in " + dur
+		}
+	default:
+		title = name + " " + ev.Status
+		body = title
+		if dur != "" {
+			body += " after " + dur
+		}
+	}
+	if line := errorLine(ev.Error, detailRunes); line != "" && kind != domain.AlertRecovered {
+		body += " — " + line
+	}
+	return message{
+		Title:  title,
+		Body:   body,
+		Tag:    jobTag(ev.Name),
+		URL:    "/runs/" + strconv.FormatInt(ev.Seq, 10),
+		Kind:   kind,
+		Job:    clip(ev.Name, nameRunes),
+		Seq:    ev.Seq,
+		Status: ev.Status,
+	}
+}
+
+// errorLine is "Type: first line of the message", as a person reads a
+// Python exception.
+func errorLine(e *domain.ErrorInfo, runes int) string {
+	if e == nil {
+		return ""
+	}
+	line := clean(e.Type)
+	for _, l := range strings.Split(e.Message, "\n") {
+		if l = strings.TrimSpace(clean(l)); l != "" {
+			if line != "" {
+				line += ": "
+			}
+			line += l
+			break
+		}
+	}
+	return clip(line, runes)
+}
+
+// jobTag is the same for every run of a job, so a phone replaces the job's
+// notification rather than stacking one per failure. Long names are cut and
+// completed by a hash, which keeps the tag both short and distinct.
+func jobTag(name string) string {
+	if utf8.RuneCountInString(name) <= 40 && len(name) <= 80 {
+		return "job:" + name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return "job:" + clip(name, 24) + "#" + hex.EncodeToString(sum[:8])
+}
+
+// jobTopic is the Topic header (RFC 8030 §5.4: at most 32 characters of the
+// URL-safe base64 alphabet): a push service keeps only the newest undelivered
+// message of a topic, so a phone offline through many failures gets one.
+func jobTopic(name string) string {
+	sum := sha256.Sum256([]byte("observable job\x00" + name))
+	return base64.RawURLEncoding.EncodeToString(sum[:])[:32]
+}
+
+// clean turns control characters (newlines, tabs, escapes) into spaces: a
+// notification is one or two lines of plain text.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+}
+
+// clip shortens s to at most n runes, marking the cut with an ellipsis.
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	runes := []rune(s)
+	return strings.TrimRightFunc(string(runes[:n-1]), unicode.IsSpace) + "…"
+}
+
+// formatDuration says how long a run took the way a person would: "450 ms",
+// "3.2 s", "12 s", "4 min 5 s", "2 h 3 min".
+func formatDuration(ms float64) string {
+	if math.IsNaN(ms) || ms < 0 {
+		return ""
+	}
+	if r := math.Round(ms); r < 1000 {
+		return strconv.FormatFloat(r, 'f', 0, 64) + " ms"
+	}
+	if tenths := math.Round(ms / 100); tenths < 100 {
+		return strconv.FormatFloat(tenths/10, 'f', -1, 64) + " s"
+	}
+	secs := int64(math.Round(ms / 1000))
+	switch {
+	case secs < 60:
+		return fmt.Sprintf("%d s", secs)
+	case secs < 3600:
+		if secs%60 == 0 {
+			return fmt.Sprintf("%d min", secs/60)
+		}
+		return fmt.Sprintf("%d min %d s", secs/60, secs%60)
+	}
+	mins := (secs + 30) / 60
+	if mins%60 == 0 {
+		return fmt.Sprintf("%d h", mins/60)
+	}
+	return fmt.Sprintf("%d h %d min", mins/60, mins%60)
+}
