@@ -212,6 +212,7 @@ func (s *Server) claimPairing(w http.ResponseWriter, r *http.Request) {
 	case s.storeError(w, "claim pairing", err):
 		return
 	}
+	s.forgetPreviousPairing(r, d)
 	s.deps.Metrics.PairingsClaimed.Inc()
 	s.deps.Broker.Notice(domain.Notice{SessionID: d.SessionID, Kind: domain.NoticePaired})
 	http.SetCookie(w, s.deviceCookie(token, 400*24*3600))
@@ -230,4 +231,22 @@ func deviceNameFromAgent(ua string) string {
 		}
 	}
 	return "phone"
+}
+
+// forgetPreviousPairing unpairs the device record a phone had before it
+// paired again with the same session (its cookie says which), so the
+// session does not list, or notify, one phone twice. Best effort: the new
+// pairing stands either way.
+func (s *Server) forgetPreviousPairing(r *http.Request, paired domain.Device) {
+	c, err := r.Cookie(DeviceCookie)
+	if err != nil || !secret.IsDeviceToken(c.Value) {
+		return
+	}
+	old, err := s.deps.Store.DeviceByToken(r.Context(), secret.Hash(c.Value))
+	if err != nil || old.SessionID != paired.SessionID || old.ID == paired.ID {
+		return
+	}
+	if err := s.deps.Store.DeleteDevice(r.Context(), old.ID); err != nil {
+		s.log.Warn("unpair the phone's previous record", "err", err)
+	}
 }

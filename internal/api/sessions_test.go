@@ -223,3 +223,26 @@ func TestPairingReplace(t *testing.T) {
 		t.Fatalf("bad body: %d", r.status)
 	}
 }
+
+func TestPairingAgainReplacesThePhonesOldRecord(t *testing.T) {
+	h := newHarness(t)
+	s := h.newSession()
+	first := h.pair(s)
+	other := h.newSession()
+	otherTok := h.pair(other)
+	code := h.do("POST", "/api/v1/pairings", nil, bearerAuth(s.key)).json(t)["code"].(string)
+	r := h.do("POST", "/api/v1/pairings/"+code+"/claim", nil, withCookie(first), withHeader("Origin", h.http.URL))
+	if r.status != 201 {
+		t.Fatalf("claim again: %d %s", r.status, r.body)
+	}
+	st := h.do("GET", "/api/v1/session", nil, bearerAuth(s.key)).json(t)
+	if n := len(st["devices"].([]any)); n != 1 {
+		t.Fatalf("the session lists %d devices for one phone paired twice", n)
+	}
+	// A cookie of another session's device is left alone.
+	code = h.do("POST", "/api/v1/pairings", nil, bearerAuth(s.key)).json(t)["code"].(string)
+	h.do("POST", "/api/v1/pairings/"+code+"/claim", nil, withCookie(otherTok), withHeader("Origin", h.http.URL))
+	if r := h.do("GET", "/api/v1/device", nil, bearerAuth(otherTok)); r.status != 200 {
+		t.Fatalf("pairing with one session unpaired the phone from another: %d", r.status)
+	}
+}

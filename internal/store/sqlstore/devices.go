@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -65,8 +66,21 @@ func (db *DB) SetPush(ctx context.Context, deviceID string, sub *domain.PushSubs
 	if sub == nil {
 		return db.execOne(ctx, "remove push subscription", `UPDATE devices SET push_endpoint = NULL, push_p256dh = NULL, push_auth = NULL WHERE id = ?`, deviceID)
 	}
-	return db.execOne(ctx, "set push subscription", `UPDATE devices SET push_endpoint = ?, push_p256dh = ?, push_auth = ? WHERE id = ?`,
-		sub.Endpoint, sub.P256dh, sub.Auth, deviceID)
+	return db.inTx(ctx, "set push subscription", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE devices SET push_endpoint = ?, push_p256dh = ?, push_auth = ? WHERE id = ?`),
+			sub.Endpoint, sub.P256dh, sub.Auth, deviceID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmp.Or(err, domain.ErrNotFound)
+		}
+		// A phone that paired again keeps its browser's endpoint: the
+		// session's older record of it must not be notified a second time.
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE devices SET push_endpoint = NULL, push_p256dh = NULL, push_auth = NULL
+			WHERE session_id = (SELECT session_id FROM devices WHERE id = ?) AND id <> ? AND push_endpoint = ?`), deviceID, deviceID, sub.Endpoint)
+		return err
+	})
 }
 
 // execOne runs a write that must touch exactly one row (ErrNotFound if none).

@@ -180,6 +180,26 @@ func testDeviceSettings(t *testing.T, s store.Store) {
 	}
 }
 
+func testPushEndpointHasOneDevicePerSession(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	sess, other := newSession(t, s), newSession(t, s)
+	old, oldTok := pair(t, s, sess.ID, false)
+	again, _ := pair(t, s, sess.ID, false)
+	elsewhere, elsewhereTok := pair(t, s, other.ID, false)
+	sub := &domain.PushSubscription{Endpoint: "https://push.example/phone", P256dh: "p", Auth: "a"}
+	for _, d := range []domain.Device{old, elsewhere, again} {
+		if err := s.SetPush(ctx, d.ID, sub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, _ := s.DeviceByToken(ctx, hash(oldTok)); d.HasPush {
+		t.Fatal("the session's older record of the same browser keeps the endpoint: every push would arrive twice")
+	}
+	if d, _ := s.DeviceByToken(ctx, hash(elsewhereTok)); !d.HasPush {
+		t.Fatal("another session's device lost its subscription")
+	}
+}
+
 func testDeviceDelete(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	sess := newSession(t, s)

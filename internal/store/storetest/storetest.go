@@ -29,6 +29,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"PairingReplace", testPairingReplace},
 		{"DeviceSettings", testDeviceSettings},
 		{"DeviceDelete", testDeviceDelete},
+		{"PushEndpointOneDevicePerSession", testPushEndpointHasOneDevicePerSession},
 		{"AppendSeqAndDefaults", testAppendSeqAndDefaults},
 		{"AppendRoundTrip", testAppendRoundTrip},
 		{"AppendDuplicates", testAppendDuplicates},

@@ -1,0 +1,194 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/observable-code/observable/internal/domain"
+	"github.com/observable-code/observable/internal/secret"
+)
+
+// pairData fills the pairing page.
+type pairData struct {
+	Title string
+	// State is "fresh", "used" or "expired".
+	State string
+	// Server is the address the phone reached.
+	Server string
+	// Host is the computer the CLI ran on, when it said.
+	Host string
+	// CreatedISO is for <time datetime>; CreatedText and CreatedAgo are
+	// what a reader sees before the page's script localises the time.
+	CreatedISO, CreatedText, CreatedAgo string
+	ExpiresIn                           string
+	TTL                                 string
+	Replace                             bool
+	// Insecure is set for plain HTTP from an address that is not this
+	// machine: phones then give the app no service worker and no push.
+	Insecure bool
+}
+
+// PairPage serves GET /pair/{code}: it describes the pairing and lets a
+// person confirm it with one tap. It only reads the pairing, never claims
+// it, because chat apps and link previews fetch links on their own.
+func (s *Site) PairPage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code := r.PathValue("code")
+		if !plausibleCode(code) {
+			s.unknownCode(w)
+			return
+		}
+		ctx := r.Context()
+		p, err := s.opts.Store.Pairing(ctx, secret.Hash(code))
+		if errors.Is(err, domain.ErrNotFound) {
+			s.unknownCode(w)
+			return
+		}
+		if err != nil {
+			s.unavailable(w, "read pairing", err)
+			return
+		}
+		sess, err := s.opts.Store.Session(ctx, p.SessionID)
+		if errors.Is(err, domain.ErrNotFound) {
+			s.unknownCode(w)
+			return
+		}
+		if err != nil {
+			s.unavailable(w, "read session", err)
+			return
+		}
+		now := s.now()
+		created := sess.CreatedAt.Time
+		d := pairData{
+			Title:       "Pair this phone",
+			State:       "fresh",
+			Server:      r.Host,
+			Host:        sess.Host,
+			CreatedISO:  sess.CreatedAt.UTC().Format(time.RFC3339),
+			CreatedText: created.UTC().Format("15:04 UTC on 2 January 2006"),
+			CreatedAgo:  ago(now.Sub(created)),
+			ExpiresIn:   inAbout(p.ExpiresAt.Sub(now)),
+			TTL:         inAbout(p.ExpiresAt.Sub(p.CreatedAt.Time)),
+			Replace:     p.Replace,
+			Insecure:    !s.secureRequest(r),
+		}
+		status := http.StatusOK
+		switch {
+		case !p.UsedAt.IsZero():
+			d.State, d.Title, status = "used", "Pairing code already used", http.StatusGone
+		case !now.Before(p.ExpiresAt.Time):
+			d.State, d.Title, status = "expired", "Pairing code expired", http.StatusGone
+		}
+		s.pages.render(w, status, "pair", d, s.log)
+	})
+}
+
+// plausibleCode rejects what cannot be a pairing code (URL-safe base64, 22
+// characters today) without asking the database.
+func plausibleCode(code string) bool {
+	if code == "" || len(code) > 64 {
+		return false
+	}
+	for _, c := range code {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Site) unknownCode(w http.ResponseWriter) {
+	s.pages.render(w, http.StatusNotFound, "message", messagePage{
+		Title:   "Unknown pairing code",
+		Heading: "This pairing link is not valid",
+		Lines: []string{
+			"The server does not know this code. The link may be incomplete: scan the QR code again rather than typing it.",
+			"For a new code, run this on your computer and scan the code it shows:",
+		},
+		Command: "observable pair",
+	}, s.log)
+}
+
+func (s *Site) unavailable(w http.ResponseWriter, op string, err error) {
+	s.log.Warn("pairing page", "op", op, "err", err)
+	w.Header().Set("Retry-After", "5")
+	s.pages.render(w, http.StatusServiceUnavailable, "message", messagePage{
+		Title:   "Try again",
+		Heading: "The server could not read this pairing code",
+		Lines:   []string{"Its database did not answer. Reload this page in a few seconds; the code stays valid until it expires."},
+	}, s.log)
+}
+
+// secureRequest reports whether the browser sees this page as a secure
+// context: HTTPS (here or at a proxy in front of us), or this machine
+// itself, which browsers trust over plain HTTP. The proxy headers are not
+// authenticated, but a forged one only hides a warning from its sender.
+func (s *Site) secureRequest(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	if strings.EqualFold(strings.TrimSpace(proto), "https") {
+		return true
+	}
+	if strings.Contains(strings.ToLower(r.Header.Get("Forwarded")), "proto=https") {
+		return true
+	}
+	if pub, err := url.Parse(s.opts.PublicURL); err == nil && pub.Scheme == "https" && strings.EqualFold(pub.Host, r.Host) {
+		return true
+	}
+	return isLocalHost(r.Host)
+}
+
+// isLocalHost reports whether a Host header names this machine.
+func isLocalHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// ago says how long ago something happened, in words.
+func ago(d time.Duration) string {
+	switch {
+	case d < 45*time.Second:
+		return "just now"
+	case d < 90*time.Second:
+		return "a minute ago"
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes ago", int(d.Round(time.Minute)/time.Minute))
+	case d < 2*time.Hour:
+		return "an hour ago"
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours ago", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%d days ago", int(d/(24*time.Hour)))
+}
+
+// inAbout says a span of time in words, rounding down.
+func inAbout(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "less than a minute"
+	case d < 2*time.Minute:
+		return "1 minute"
+	case d < 2*time.Hour:
+		return fmt.Sprintf("%d minutes", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
+}

@@ -1,0 +1,176 @@
+// Jobs: every job with its last status, success rate and typical duration;
+// a job's page with a chart of its recent durations and its runs.
+import {api, currentDevice, updateDevice} from './api.js';
+import {announce, fill, h, icon} from './dom.js';
+import {durationChart, MAX_BARS} from './chart.js';
+import {errorLine, eventItem, pager, statusBadge, timeEl} from './events.js';
+import {duration, percent, statusInfo, whenOf} from './format.js';
+import {onLiveEvent} from './live.js';
+
+const jobURL = (name) => `/jobs/${encodeURIComponent(name)}`;
+const successRate = (j) => percent(j.runs - j.failures, j.runs);
+
+// Failing jobs first: they are why the user opened the app. Then the most
+// recently run.
+function order(a, b) {
+  const fa = a.last.status === 'failed', fb = b.last.status === 'failed';
+  if (fa !== fb) return fa ? -1 : 1;
+  return Date.parse(whenOf(b.last)) - Date.parse(whenOf(a.last));
+}
+
+// Reloads at most once per `ms` while live events pour in.
+function throttled(fn, ms) {
+  let timer = 0;
+  return () => {
+    if (!timer) timer = setTimeout(() => { timer = 0; fn(); }, ms);
+  };
+}
+
+export function jobsView(root, {signal}) {
+  const summary = h('p', {class: 'summary', role: 'status'});
+  const list = h('ul', {class: 'jobs', 'aria-label': 'Jobs'});
+  root.replaceChildren(h('h1', {tabindex: '-1', text: 'Jobs'}), summary, list);
+  async function load() {
+    try {
+      const {jobs} = await api('/api/v1/jobs');
+      if (signal.aborted) return;
+      jobs.sort(order);
+      const failing = jobs.filter((j) => j.last.status === 'failed').length;
+      summary.textContent = jobs.length
+        ? `${jobs.length} ${jobs.length === 1 ? 'job' : 'jobs'}${failing ? `, ${failing} failing now` : ', none failing'}`
+        : '';
+      list.replaceChildren(...jobs.map(jobRow));
+      if (!jobs.length) list.replaceChildren(h('li', {class: 'empty', text: 'No jobs yet. Every name your code tracks becomes a job here, with its history.'}));
+    } catch (e) {
+      if (!signal.aborted) summary.textContent = e.message;
+    } finally {
+      root.removeAttribute('aria-busy');
+    }
+  }
+  load();
+  return onLiveEvent(throttled(load, 1000));
+}
+
+function jobRow(j) {
+  const st = statusInfo(j.last.status);
+  const typical = j.p50_ms != null ? ` · typically ${duration(j.p50_ms)}` : '';
+  return h('li', {class: 'job'}, h('a', {href: jobURL(j.name)},
+    statusBadge(j.last.status),
+    h('div', null,
+      h('p', {class: 'job-name', text: j.name}),
+      h('p', {class: 'job-stats'}, h('span', {class: `st-word ${st.cls}`, text: st.label}), ' ', timeEl(whenOf(j.last))),
+      h('p', {class: 'job-stats', text: `${j.runs} ${j.runs === 1 ? 'run' : 'runs'} · ${successRate(j)} ok${typical}`})),
+    icon('chevron', 'chev')));
+}
+
+export function jobView(root, {arg: name, signal, navigate}) {
+  const head = h('div', {class: 'run-head'}, h('h1', {tabindex: '-1', text: name}));
+  const stats = h('dl', {class: 'stats'});
+  const lastError = h('div', {class: 'last-error'});
+  const chartBox = h('section', {class: 'chart-box', 'aria-labelledby': 'chart-h'},
+    h('h2', {id: 'chart-h', text: 'Recent durations'}), h('p', {class: 'muted', text: 'Loading…'}));
+  const notify = h('div', {class: 'set'});
+  const list = h('ol', {class: 'events', 'aria-label': `Runs of ${name}, newest first`});
+  const footer = h('div');
+  root.replaceChildren(
+    h('a', {class: 'back', href: '/jobs'}, icon('back'), 'Jobs'),
+    head, stats, lastError, chartBox, notify, h('h2', {text: 'Runs'}), list, footer);
+
+  const runs = [];
+  let next = null;
+  let job = null;
+  let stopPager = () => {};
+  const redrawChart = () => {
+    chartBox.replaceChildren(chartBox.firstChild, durationChart(runs, {
+      p50: job && job.p50_ms, onPick: (seq) => navigate(`/runs/${seq}`),
+    }));
+  };
+  const fillStats = () => {
+    if (!job) return;
+    const last = statusInfo(job.last.status);
+    // Prepend, never re-insert the heading: moving it would drop its focus.
+    const badge = head.querySelector('.st');
+    if (badge) badge.remove();
+    head.prepend(statusBadge(job.last.status));
+    stats.replaceChildren(...[
+      ['Last run', h('span', {class: `st-word ${last.cls}`, text: last.label})],
+      ['Success', successRate(job)],
+      ['Typical', job.p50_ms != null ? duration(job.p50_ms) : '–'],
+      ['95% under', job.p95_ms != null ? duration(job.p95_ms) : '–'],
+    ].map(([k, v]) => h('div', null, h('dt', {text: k}), h('dd', null, v))));
+    lastError.replaceChildren(job.last.error ? h('p', {class: 'muted', text: 'Last error'}) : '', errorLine(job.last.error) || '');
+  };
+  async function loadJob() {
+    const {jobs} = await api('/api/v1/jobs');
+    job = jobs.find((j) => j.name === name) || null;
+  }
+
+  (async () => {
+    try {
+      const [page] = await Promise.all([
+        api(`/api/v1/events?name=${encodeURIComponent(name)}&limit=${MAX_BARS}`), loadJob()]);
+      if (signal.aborted) return;
+      runs.push(...page.events);
+      next = page.next_before;
+      if (!job && !runs.length) {
+        fill(root, h('a', {class: 'back', href: '/jobs'}, icon('back'), 'Jobs'),
+          h('h1', {tabindex: '-1', text: name}), h('p', {class: 'empty', text: 'No runs of this job are kept: it never ran, or its runs are older than the retention period.'}));
+        return;
+      }
+      fillStats();
+      redrawChart();
+      list.append(...runs.map((ev) => eventItem(ev, {jobLink: false})));
+      stopPager = pager(footer, async () => {
+        const more = await api(`/api/v1/events?name=${encodeURIComponent(name)}&limit=50&before=${next}`);
+        if (signal.aborted) return false;
+        runs.push(...more.events);
+        next = more.next_before;
+        list.append(...more.events.map((ev) => eventItem(ev, {jobLink: false})));
+        return next != null;
+      }, next != null);
+    } catch (e) {
+      if (!signal.aborted) chartBox.replaceChildren(h('p', {class: 'callout callout-warn', role: 'alert', text: e.message}));
+    } finally {
+      root.removeAttribute('aria-busy');
+    }
+  })();
+  muteSwitch(notify, name);
+
+  const refreshStats = throttled(() => loadJob().then(() => { if (!signal.aborted) { fillStats(); redrawChart(); } }, () => {}), 1000);
+  const unsubscribe = onLiveEvent((ev) => {
+    if (ev.name !== name || runs.some((r) => r.seq === ev.seq)) return;
+    runs.unshift(ev);
+    list.prepend(eventItem(ev, {fresh: true, jobLink: false}));
+    redrawChart();
+    refreshStats();
+    announce(`New run of ${name}: ${statusInfo(ev.status).label}`);
+  });
+  return () => {
+    unsubscribe();
+    stopPager();
+  };
+}
+
+// Notifications for this job, the per-job side of the muted list in Settings.
+function muteSwitch(box, name) {
+  const device = currentDevice();
+  if (!device) return;
+  const note = h('p', {class: 'hint', role: 'status'});
+  const sw = h('button', {type: 'button', class: 'switch', role: 'switch', 'aria-labelledby': 'mute-label'});
+  const show = (d) => sw.setAttribute('aria-checked', String(!d.muted.includes(name)));
+  show(device);
+  sw.addEventListener('click', async () => {
+    const d = currentDevice();
+    const muted = d.muted.includes(name) ? d.muted.filter((m) => m !== name) : [...d.muted, name];
+    sw.disabled = true;
+    try {
+      show(await updateDevice({muted}));
+      note.textContent = muted.includes(name) ? 'Muted: this job never notifies this phone.' : 'This job notifies this phone again.';
+    } catch (e) {
+      note.textContent = e.message;
+    } finally {
+      sw.disabled = false;
+    }
+  });
+  box.replaceChildren(h('div', {class: 'switch-row'}, h('span', {id: 'mute-label', text: 'Notifications from this job'}), sw), note);
+}
