@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	log := newLogger(cfg, stderr)
+	slog.SetDefault(log) // libraries and background tasks log the same way
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
@@ -106,6 +107,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	committer := ingest.New(db, ingest.Options{
 		Workers: writers,
+		// A database that stops answering (a partition, not a refusal) must
+		// turn into 503s the SDK retries, not requests that hang.
+		Timeout: 5 * time.Second,
 		Published: func(batch []*store.Append) {
 			for _, a := range batch {
 				broker.Publish(a.SessionID, a.Stored)

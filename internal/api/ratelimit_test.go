@@ -41,3 +41,19 @@ func TestLimiter(t *testing.T) {
 		t.Fatalf("buckets after a sweep: %v", l.buckets)
 	}
 }
+
+func TestThrottle(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := throttle{interval: 5 * time.Second}
+	if n, ok := th.due(start); !ok || n != 0 {
+		t.Fatal("the first warning must pass")
+	}
+	for i := 1; i <= 3; i++ {
+		if _, ok := th.due(start.Add(time.Duration(i) * time.Second)); ok {
+			t.Fatal("a warning within the interval passed")
+		}
+	}
+	if n, ok := th.due(start.Add(6 * time.Second)); !ok || n != 3 {
+		t.Fatalf("after the interval: %d held, passed %v; want 3 and true", n, ok)
+	}
+}

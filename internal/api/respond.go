@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/observable-code/observable/internal/domain"
@@ -72,7 +73,10 @@ func (s *Server) storeError(w http.ResponseWriter, op string, err error) bool {
 		writeError(w, http.StatusServiceUnavailable, "shutting_down", "this server is shutting down; retry in a few seconds")
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		s.deps.Metrics.DatabaseErrors.WithLabelValues(op).Inc()
-		s.log.Warn("database unavailable", "op", op, "err", err)
+		if n, ok := s.outageLog.due(s.now()); ok {
+			// Once every few seconds, not once a request: an outage would flood the log.
+			s.log.Warn("database unavailable", "op", op, "err", err, "refused_since_last_warning", n)
+		}
 		retryAfter(w, 5*time.Second)
 		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "the database is unavailable; nothing was stored, retry in a few seconds")
 	case errors.Is(err, context.Canceled):
@@ -117,4 +121,25 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool 
 		return false
 	}
 	return true
+}
+
+// throttle lets a repeated warning through at most once per interval and
+// counts what it held back.
+type throttle struct {
+	mu       sync.Mutex
+	interval time.Duration
+	last     time.Time
+	held     int
+}
+
+func (t *throttle) due(now time.Time) (int, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now.Sub(t.last) < t.interval {
+		t.held++
+		return 0, false
+	}
+	n := t.held
+	t.last, t.held = now, 0
+	return n, true
 }

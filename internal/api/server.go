@@ -55,6 +55,7 @@ type Server struct {
 	// drained is closed by Drain: long polls answer at once.
 	drained   chan struct{}
 	drainOnce sync.Once
+	outageLog throttle
 }
 
 // Route is one entry of the router, listed for the OpenAPI check.
@@ -72,7 +73,8 @@ func New(cfg config.Config, deps Deps) *Server {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, now: deps.Now, sessionKeys: newKeyCache(100_000), drained: make(chan struct{})}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, now: deps.Now, sessionKeys: newKeyCache(100_000), drained: make(chan struct{}),
+		outageLog: throttle{interval: 5 * time.Second}}
 	s.sessionLimit = newLimiter(cfg.SessionRate, float64(cfg.SessionBurst))
 	s.createLimit = newLimiter(float64(cfg.SessionsPerMinute)/60, float64(cfg.SessionsPerMinute))
 	return s
@@ -173,7 +175,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 			s.deps.Metrics.Requests.WithLabelValues(route, statusText(rec.status)).Inc()
 			// The route pattern, never the path: paths can hold pairing codes.
-			if rec.status >= 500 {
+			// A 503 is an outage or a shutdown, already reported once.
+			if rec.status >= 500 && rec.status != http.StatusServiceUnavailable {
 				s.log.Warn("request failed", "method", r.Method, "route", route, "status", rec.status)
 			} else {
 				s.log.Debug("request", "method", r.Method, "route", route, "status", rec.status, "took", time.Since(start))
@@ -227,7 +230,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := s.deps.Store.Ping(ctx); err != nil {
 		s.deps.Metrics.DatabaseErrors.WithLabelValues("ping").Inc()
-		s.log.Warn("readiness: database does not answer", "err", err)
+		if n, ok := s.outageLog.due(s.now()); ok {
+			s.log.Warn("readiness: database does not answer", "err", err, "refused_since_last_warning", n)
+		}
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "the database does not answer; the server retries by itself")
 		return

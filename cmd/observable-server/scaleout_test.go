@@ -1,0 +1,468 @@
+package main
+
+// Several server processes on one PostgreSQL database behave as one server
+// (issue 6): streams, long polls, sessions, devices and the push queue are
+// shared, instances starting together migrate in turn, and an outage of
+// PostgreSQL costs 503s, never an acknowledged event.
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/observable-code/observable/internal/pgtest"
+	"github.com/observable-code/observable/internal/store/sqlstore"
+)
+
+// TestScaleOutStreamsAcrossInstances: events posted to A reach streams on
+// B, in order and once; a stream resumes on the other instance; a long
+// poll on A wakes when the code is claimed on B.
+func TestScaleOutStreamsAcrossInstances(t *testing.T) {
+	a, b := twoInstances(t, pgtest.NewDatabase(t))
+
+	t.Run("A to B latency, in order, once", func(t *testing.T) {
+		key, _ := newSession(t, a)
+		s := openStream(t, b, key, -1)
+		const warmup, n = 20, 200
+		took := make([]time.Duration, 0, n)
+		for i := 0; i < warmup+n; i++ {
+			id := fmt.Sprintf("x%d", i)
+			start := time.Now()
+			postEvent(t, a, key, id, "train", "completed")
+			f := s.next(t, 5*time.Second)
+			if f.id != id || f.seq != int64(i+1) {
+				t.Fatalf("event %d: got id %q seq %d on B; want %q seq %d", i, f.id, f.seq, id, i+1)
+			}
+			if i >= warmup { // the first ones also wait for connections to be made
+				took = append(took, f.at.Sub(start))
+			}
+		}
+		s.quiet(t, 300*time.Millisecond)
+		slices.Sort(took)
+		p50, p99, worst := took[n/2-1], took[n*99/100-1], took[n-1] // nearest rank
+		t.Logf("POST on A -> frame on B, %d events: p50 %v, p99 %v, max %v", n, p50, p99, worst)
+		if worst > time.Second {
+			t.Fatalf("an event took %v to reach B (target 100 ms)", worst)
+		}
+	})
+
+	t.Run("concurrent posts on both reach streams on both", func(t *testing.T) {
+		key, _ := newSession(t, a)
+		streams := []*sseStream{openStream(t, a, key, -1), openStream(t, b, key, -1)}
+		const workers, each = 4, 50
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := 0; i < each; i++ {
+					p := []*instance{a, b}[(w+i)%2]
+					r := callAPI("POST", p.url+"/api/v1/events", key, fmt.Sprintf(`{"id":"c%d-%d","name":"n","status":"completed"}`, w, i))
+					if r.status != http.StatusAccepted {
+						t.Errorf("post to %s: %d %v %s", p.url, r.status, r.err, r.body)
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+		for k, s := range streams {
+			seen := map[string]bool{}
+			for seq := int64(1); seq <= workers*each; seq++ {
+				f := s.next(t, 5*time.Second)
+				if f.seq != seq || seen[f.id] {
+					t.Fatalf("stream %d: got seq %d id %q (seen before: %v), want seq %d", k, f.seq, f.id, seen[f.id], seq)
+				}
+				seen[f.id] = true
+			}
+			s.quiet(t, 200*time.Millisecond)
+		}
+	})
+
+	t.Run("resume on B after reading from A", func(t *testing.T) {
+		key, _ := newSession(t, a)
+		var ids []string
+		post := func(n int) {
+			for i := 0; i < n; i++ {
+				id := fmt.Sprintf("r%d", len(ids))
+				postEvent(t, []*instance{a, b}[len(ids)%2], key, id, "n", "completed")
+				ids = append(ids, id)
+			}
+		}
+		s1 := openStream(t, a, key, -1)
+		post(30)
+		var last int64
+		for i := 0; i < 15; i++ {
+			last = s1.next(t, 5*time.Second).seq
+		}
+		s1.stop()
+		post(20) // while no stream is open
+		s2 := openStream(t, b, key, last)
+		for seq := last + 1; seq <= int64(len(ids)); seq++ {
+			if f := s2.next(t, 5*time.Second); f.seq != seq || f.id != ids[seq-1] {
+				t.Fatalf("resumed after %d: got seq %d id %q, want seq %d id %q", last, f.seq, f.id, seq, ids[seq-1])
+			}
+		}
+		s2.quiet(t, 200*time.Millisecond)
+	})
+
+	t.Run("long poll on A wakes on a claim on B", func(t *testing.T) {
+		key, code := newSession(t, a)
+		answered := make(chan apiReply, 1)
+		go func() { answered <- callAPI("GET", a.url+"/api/v1/session?wait=paired&timeout=10", key, "") }()
+		time.Sleep(500 * time.Millisecond)
+		select {
+		case r := <-answered:
+			t.Fatalf("the long poll answered before any claim: %d %s", r.status, r.body)
+		default:
+		}
+		claimed := time.Now()
+		claimPairing(t, b, code)
+		select {
+		case r := <-answered:
+			woke := time.Since(claimed)
+			var st struct {
+				Paired  bool              `json:"paired"`
+				Devices []json.RawMessage `json:"devices"`
+			}
+			json.Unmarshal(r.body, &st)
+			if r.status != http.StatusOK || !st.Paired || len(st.Devices) != 1 {
+				t.Fatalf("long poll answered %d %s", r.status, r.body)
+			}
+			t.Logf("long poll on A answered %v after the claim on B", woke)
+			if woke > 2*time.Second {
+				t.Fatalf("long poll took %v after the claim: it was not woken", woke)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the long poll on A did not answer within 5 s of the claim on B")
+		}
+	})
+}
+
+// TestScaleOutSharesSessionsAndDevices: whatever one instance creates, the
+// other honours at once.
+func TestScaleOutSharesSessionsAndDevices(t *testing.T) {
+	a, b := twoInstances(t, pgtest.NewDatabase(t))
+	key, code := newSession(t, a)
+	postEvent(t, b, key, "made-on-a", "train", "completed")
+	token := claimPairing(t, b, code)
+
+	var list struct {
+		Events []struct {
+			ID string `json:"id"`
+		} `json:"events"`
+	}
+	mustCall(t, http.StatusOK, "GET", a.url+"/api/v1/events", token, "", &list)
+	if len(list.Events) != 1 || list.Events[0].ID != "made-on-a" {
+		t.Fatalf("the device paired on B reads %+v on A", list.Events)
+	}
+	mustCall(t, http.StatusOK, "GET", a.url+"/api/v1/device", token, "", nil)
+	var keyA, keyB map[string]string
+	mustCall(t, http.StatusOK, "GET", a.url+"/api/v1/push/key", "", "", &keyA)
+	mustCall(t, http.StatusOK, "GET", b.url+"/api/v1/push/key", "", "", &keyB)
+	if keyA["vapid_public_key"] == "" || keyA["vapid_public_key"] != keyB["vapid_public_key"] {
+		t.Fatalf("VAPID keys differ between instances: %q and %q", keyA, keyB)
+	}
+
+	mustCall(t, http.StatusNoContent, "DELETE", a.url+"/api/v1/device", token, "", nil)
+	for _, path := range []string{"/api/v1/events", "/api/v1/device", "/api/v1/events/stream"} {
+		mustCall(t, http.StatusUnauthorized, "GET", b.url+path, token, "", nil)
+	}
+	var st struct {
+		Paired bool `json:"paired"`
+	}
+	mustCall(t, http.StatusOK, "GET", b.url+"/api/v1/session", key, "", &st)
+	if st.Paired {
+		t.Fatal("B still counts the device deleted on A")
+	}
+}
+
+// pushCounter stands in for a browser push service: it counts requests per
+// endpoint path and per Topic (the push worker derives one per job name).
+type pushCounter struct {
+	mu      sync.Mutex
+	paths   map[string]int
+	topics  map[string]int
+	total   atomic.Int64
+	service *httptest.Server
+}
+
+func newPushCounter(t *testing.T) *pushCounter {
+	c := &pushCounter{paths: map[string]int{}, topics: map[string]int{}}
+	c.service = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		c.mu.Lock()
+		c.paths[r.URL.Path]++
+		c.topics[r.Header.Get("Topic")]++
+		c.mu.Unlock()
+		// A real push service takes tens of milliseconds: long enough for
+		// jobs to pile up, so that both instances' workers claim some.
+		time.Sleep(50 * time.Millisecond)
+		c.total.Add(1)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(c.service.Close)
+	return c
+}
+
+// metricSum sums the samples of a Prometheus metric line prefix on p.
+func metricSum(t *testing.T, p *instance, prefix string) float64 {
+	r := mustCall(t, http.StatusOK, "GET", p.url+"/metrics", "", "", nil)
+	var sum float64
+	for _, line := range strings.Split(string(r.body), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// TestScaleOutPushesOnce: failed events posted to both instances give one
+// push each, whichever instance's worker claims the job.
+func TestScaleOutPushesOnce(t *testing.T) {
+	svc := newPushCounter(t)
+	a, b := twoInstances(t, pgtest.NewDatabase(t), "--push-allow", strings.TrimPrefix(svc.service.URL, "http://"))
+	key, code := newSession(t, a)
+	token := claimPairing(t, b, code)
+	priv, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := make([]byte, 16)
+	rand.Read(auth)
+	enc := base64.RawURLEncoding.EncodeToString
+	mustCall(t, http.StatusNoContent, "PUT", a.url+"/api/v1/device/push", token,
+		fmt.Sprintf(`{"endpoint":%q,"keys":{"p256dh":%q,"auth":%q}}`, svc.service.URL+"/push/phone", enc(priv.PublicKey().Bytes()), enc(auth)), nil)
+
+	const n = 40
+	var wg sync.WaitGroup
+	for w, p := range []*instance{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 2 {
+				r := callAPI("POST", p.url+"/api/v1/events", key, fmt.Sprintf(`{"id":"f%d","name":"job-%d","status":"failed"}`, i, i))
+				if r.status != http.StatusAccepted {
+					t.Errorf("post to %s: %d %v %s", p.url, r.status, r.err, r.body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for deadline := time.Now().Add(20 * time.Second); svc.total.Load() < n; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d notifications delivered in 20 s\nA:\n%s\nB:\n%s", svc.total.Load(), n, a.stop(), b.stop())
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // room for a second delivery to show up
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	if svc.paths["/push/phone"] != n || len(svc.paths) != 1 || len(svc.topics) != n {
+		t.Fatalf("want %d deliveries to /push/phone with %d topics; got %v and %d topics", n, n, svc.paths, len(svc.topics))
+	}
+	for topic, count := range svc.topics {
+		if count != 1 {
+			t.Errorf("topic %s delivered %d times", topic, count)
+		}
+	}
+	sentA := metricSum(t, a, `observable_push_notifications_total{result="sent"}`)
+	sentB := metricSum(t, b, `observable_push_notifications_total{result="sent"}`)
+	t.Logf("sent by A: %v, by B: %v", sentA, sentB)
+	if sentA+sentB != n || sentA == 0 || sentB == 0 {
+		t.Fatalf("A sent %v and B %v; want %d in all, from both workers", sentA, sentB, n)
+	}
+}
+
+// TestScaleOutSurvivesPostgresOutage stops PostgreSQL under a steady load of
+// posts on two instances and starts it again: while it is away the
+// instances answer 503 with Retry-After (never a 500, never a hang); they
+// recover by themselves; every acknowledged event is stored exactly once.
+func TestScaleOutSurvivesPostgresOutage(t *testing.T) {
+	pg, err := pgtest.StartServer() // private: this test stops it
+	if err != nil {
+		t.Fatalf("PostgreSQL could not start: %v", err)
+	}
+	t.Cleanup(func() { pg.Close() })
+	db, err := pgtest.Create(context.Background(), pg.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := twoInstances(t, db)
+	procs := []*instance{a, b}
+	key, _ := newSession(t, a)
+
+	var (
+		mu        sync.Mutex
+		acked     = map[string]bool{}
+		abandoned []string
+		unavail   atomic.Int64 // 503 answers
+		slowest   atomic.Int64 // nanoseconds
+		stop      atomic.Bool
+		wg        sync.WaitGroup
+	)
+	// Each worker posts an event until it is acknowledged, retrying a 503
+	// with the same client id as the SDK does, so that every event tried
+	// ends up acknowledged and a commit whose answer was lost is not stored twice.
+	for w := 0; w < 6; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			giveUp := time.Now().Add(50 * time.Second)
+			for i := 0; !stop.Load(); i++ {
+				id := fmt.Sprintf("o%d-%d", w, i)
+				for try := 0; ; try++ {
+					p := procs[(w+i+try)%2]
+					r := callAPI("POST", p.url+"/api/v1/events", key, fmt.Sprintf(`{"id":%q,"name":"steady","status":"completed"}`, id))
+					raiseMax(&slowest, int64(r.took))
+					if r.status == http.StatusAccepted {
+						mu.Lock()
+						acked[id] = true
+						mu.Unlock()
+						break
+					}
+					if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+						t.Errorf("post %s to %s: %d %v %s (want 202, or 503 with Retry-After)", id, p.url, r.status, r.err, r.body)
+						return
+					}
+					unavail.Add(1)
+					if time.Now().After(giveUp) {
+						mu.Lock()
+						abandoned = append(abandoned, id)
+						mu.Unlock()
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}(w)
+	}
+	ackedNow := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	stopLoad := func() { stop.Store(true); wg.Wait() }
+	defer stopLoad()
+
+	time.Sleep(time.Second)
+	before := ackedNow()
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	down := time.Now()
+	time.Sleep(500 * time.Millisecond)
+	for _, p := range procs {
+		r := callAPI("GET", p.url+"/readyz", "", "")
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || r.took > 3*time.Second {
+			t.Errorf("%s/readyz with PostgreSQL down: %d %v after %v; want 503 with Retry-After", p.url, r.status, r.err, r.took)
+		}
+	}
+	time.Sleep(2500 * time.Millisecond)
+	duringOutage := ackedNow()
+	refused := unavail.Load()
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	up := time.Now()
+	awaitReady(t, 15*time.Second, a, b)
+	for ackedNow() < duringOutage+100 {
+		if time.Since(up) > 15*time.Second {
+			t.Fatalf("posts do not succeed again 15 s after PostgreSQL returned (%d acknowledged)", ackedNow())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	recovered := time.Since(up)
+	time.Sleep(time.Second)
+	stopLoad()
+
+	t.Logf("acknowledged %d before the outage, %d by its end, %d in all; %d answers 503 while down (%v); "+
+		"posts succeed again %v after PostgreSQL returned; slowest request %v",
+		before, duringOutage, len(acked), refused, up.Sub(down).Round(time.Millisecond), recovered.Round(time.Millisecond), time.Duration(slowest.Load()))
+	if before < 20 || refused == 0 {
+		t.Fatalf("the load did not cover the outage: %d acknowledged before it, %d refused during it", before, refused)
+	}
+	if s := time.Duration(slowest.Load()); s > 5*time.Second {
+		t.Errorf("a request took %v: requests must fail fast while the database is away", s)
+	}
+	if len(abandoned) > 0 {
+		t.Errorf("events never acknowledged in 50 s: %v", abandoned)
+	}
+	stored := a.storedIDs(key)
+	for id := range acked {
+		if stored[id] != 1 {
+			t.Errorf("acknowledged event %s is stored %d times", id, stored[id])
+		}
+	}
+	for id, n := range stored {
+		if !acked[id] || n != 1 {
+			t.Errorf("event %s stored %d times, acknowledged: %v", id, n, acked[id])
+		}
+	}
+
+	// Streams across instances work again: B's listener reconnected.
+	s := openStream(t, b, key, -1)
+	postEvent(t, a, key, "after-outage", "steady", "completed")
+	if f := s.next(t, 10*time.Second); f.id != "after-outage" {
+		t.Fatalf("after the outage B streamed %q", f.id)
+	}
+}
+
+// raiseMax sets v to x if x is larger.
+func raiseMax(v *atomic.Int64, x int64) {
+	for old := v.Load(); x > old && !v.CompareAndSwap(old, x); old = v.Load() {
+	}
+}
+
+// TestScaleOutInstancesStartTogether holds the migration lock while three
+// instances start on a fresh database, then lets them race for it: all come
+// up, and every migration is applied once.
+func TestScaleOutInstancesStartTogether(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	// The key of sqlstore's migration lock ("obs-mig"), documented for
+	// operators in docs/deploy.md.
+	const lockKey = 0x6f62732d6d6967
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
+		t.Fatal(err)
+	}
+	procs := []*instance{launch(t, db), launch(t, db), launch(t, db)}
+	time.Sleep(time.Second)
+	for _, p := range procs {
+		if statusOf(p.url+"/readyz") != 0 {
+			t.Fatalf("%s answers while the migration lock is held by someone else", p.url)
+		}
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", lockKey); err != nil {
+		t.Fatal(err)
+	}
+	awaitReady(t, 30*time.Second, procs...)
+
+	var rows, versions, newest int
+	if err := conn.QueryRow(ctx, "SELECT count(*), count(DISTINCT version), max(version) FROM schema_migrations").Scan(&rows, &versions, &newest); err != nil {
+		t.Fatal(err)
+	}
+	if want := sqlstore.SchemaVersion("postgres"); rows != want || versions != want || newest != want {
+		t.Fatalf("schema_migrations has %d rows, %d versions, newest %d; want %d of each", rows, versions, newest, want)
+	}
+	for i, p := range procs {
+		key, _ := newSession(t, p)
+		postEvent(t, procs[(i+1)%len(procs)], key, "started-together", "n", "completed")
+	}
+}
