@@ -111,10 +111,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		// turn into 503s the SDK retries, not requests that hang.
 		Timeout: 5 * time.Second,
 		Published: func(batch []*store.Append) {
+			queued := 0
 			for _, a := range batch {
 				broker.Publish(a.SessionID, a.Stored)
+				queued += a.Pushes
 			}
-			pushes.Wake()
+			if queued > 0 {
+				pushes.Wake()
+			}
 		},
 		Committed: func(events int, took time.Duration, err error) {
 			m.CommitEvents.Observe(float64(events))

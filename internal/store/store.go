@@ -55,8 +55,8 @@ type Devices interface {
 }
 
 // Append is one request's events for AppendEvents. The caller fills
-// SessionID, Events (validated, with timestamps) and ReceivedAt; the store
-// fills Stored and Duplicates.
+// SessionID, Events (validated) and ReceivedAt; the store fills Stored,
+// Duplicates and Pushes.
 type Append struct {
 	SessionID  int64
 	Events     []domain.Event
@@ -64,6 +64,8 @@ type Append struct {
 
 	Stored     []domain.StoredEvent
 	Duplicates int
+	// Pushes counts the notifications the events queued.
+	Pushes int
 }
 
 // EventQuery selects events for ListEvents, newest first.

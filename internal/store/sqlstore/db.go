@@ -32,6 +32,9 @@ type dialect struct {
 	notify func(ctx context.Context, tx *sql.Tx, n domain.Notice) error
 	// isUnavailable tells errors that mean the database cannot be reached.
 	isUnavailable func(err error) bool
+	// typedValues casts the parameters of a VALUES list to their column
+	// types (PostgreSQL would take them as text).
+	typedValues bool
 }
 
 // DB is a store.Store on a SQL database.
@@ -45,6 +48,7 @@ type DB struct {
 	read *sql.DB
 
 	queries sync.Map // SQL with ? → the dialect's SQL
+	ingest  *prepared
 	closers []func() error
 }
 
@@ -118,6 +122,20 @@ func (db *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) er
 // placeholders returns "(?,?,…),(?,?,…)" for rows rows of cols columns.
 func placeholders(rows, cols int) string {
 	one := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	return strings.TrimSuffix(strings.Repeat(one+",", rows), ",")
+}
+
+// values returns "(?,?),(?,?)…" for a VALUES list of rows of the given SQL
+// types, with casts where the dialect needs them.
+func (db *DB) values(rows int, types ...string) string {
+	cols := make([]string, len(types))
+	for i, t := range types {
+		cols[i] = "?"
+		if db.d.typedValues {
+			cols[i] = "CAST(? AS " + t + ")"
+		}
+	}
+	one := "(" + strings.Join(cols, ",") + ")"
 	return strings.TrimSuffix(strings.Repeat(one+",", rows), ",")
 }
 

@@ -43,6 +43,7 @@ const (
 var postgresDialect = dialect{
 	name:          "postgres",
 	dollarParams:  true,
+	typedValues:   true,
 	lockRow:       " FOR UPDATE",
 	skipLocked:    " FOR UPDATE SKIP LOCKED",
 	notify:        notifyPostgres,
@@ -94,6 +95,10 @@ func OpenPostgres(ctx context.Context, url string, opts PostgresOptions) (*DB, e
 	}
 	db := &DB{d: postgresDialect, write: pool, read: pool}
 	db.closers = []func() error{pool.Close}
+	if err := db.prepareIngest(ctx); err != nil {
+		db.Close()
+		return fail("prepare", err)
+	}
 	return db, nil
 }
 

@@ -16,8 +16,16 @@ import (
 // ClaimPushJobs leases due jobs to the caller. On PostgreSQL the rows are
 // picked with SKIP LOCKED, so instances polling together never share a job.
 func (db *DB) ClaimPushJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.PushJob, error) {
+	// Look before taking the writer: most polls find nothing due, and the
+	// writer is what ingest waits for.
+	var due int
+	err := db.read.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM (SELECT 1 FROM push_jobs WHERE next_attempt_at <= ? AND locked_until <= ? LIMIT 1) AS due`),
+		now.UnixMilli(), now.UnixMilli()).Scan(&due)
+	if err != nil || due == 0 {
+		return nil, db.wrap("look for due push jobs", err)
+	}
 	var jobs []store.PushJob
-	err := db.inTx(ctx, "claim push jobs", func(tx *sql.Tx) error {
+	err = db.inTx(ctx, "claim push jobs", func(tx *sql.Tx) error {
 		jobs = jobs[:0]
 		rows, err := tx.QueryContext(ctx, db.q(`UPDATE push_jobs SET locked_until = ?, attempts = attempts + 1
 			WHERE id IN (SELECT id FROM push_jobs WHERE next_attempt_at <= ? AND locked_until <= ? ORDER BY id LIMIT ?`+db.d.skipLocked+`)

@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -175,13 +174,9 @@ func (db *DB) PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int
 		if err != nil {
 			return err
 		}
-		type key struct {
-			session int64
-			name    string
-		}
-		gone := make(map[key]*jobDelta)
+		gone := make(map[jobKey]*jobDelta)
 		for rows.Next() {
-			var k key
+			var k jobKey
 			var status string
 			if err := rows.Scan(&k.session, &k.name, &status); err != nil {
 				rows.Close()
@@ -204,16 +199,11 @@ func (db *DB) PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int
 		}
 		// Update jobs in (session, name) order, the order AppendEvents
 		// takes them in, so that concurrent writers cannot deadlock.
-		keys := make([]key, 0, len(gone))
+		keys := make([]jobKey, 0, len(gone))
 		for k := range gone {
 			keys = append(keys, k)
 		}
-		slices.SortFunc(keys, func(a, b key) int {
-			if a.session != b.session {
-				return cmp.Compare(a.session, b.session)
-			}
-			return strings.Compare(a.name, b.name)
-		})
+		slices.SortFunc(keys, compareJobKeys)
 		for _, k := range keys {
 			d := gone[k]
 			if _, err := tx.ExecContext(ctx, db.q(`UPDATE jobs SET runs = runs - ?, failures = failures - ? WHERE session_id = ? AND name = ?`),

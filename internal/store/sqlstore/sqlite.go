@@ -73,5 +73,9 @@ func OpenSQLite(ctx context.Context, path string, opts SQLiteOptions) (*DB, erro
 	read.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)*2))
 	db := &DB{d: sqliteDialect, write: write, read: read}
 	db.closers = []func() error{read.Close, write.Close}
+	if err := db.prepareIngest(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
 	return db, nil
 }

@@ -1,0 +1,173 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// sizeClasses are the row counts the commit's multi-row statements are
+// prepared for, largest first. Any count is a sum of them, and an IN list
+// is padded up to one of them, so a handful of prepared statements serve
+// every batch: compiling SQL text on every commit cost a third of the
+// server's CPU.
+var sizeClasses = []int{256, 64, 16, 4, 1}
+
+// prepared holds the statements of the ingest path, one per size class.
+// They are prepared when the store opens, before any transaction holds the
+// writer (SQLite's writer pool has one connection).
+type prepared struct {
+	lockSessions   map[int]*sql.Stmt // SELECT id, last_seq … WHERE id IN (…) [FOR UPDATE]
+	knownIDs       map[int]*sql.Stmt // (session, client id) pairs already stored
+	insertEvents   map[int]*sql.Stmt
+	pushTargets    map[int]*sql.Stmt // devices of some sessions with push on
+	lastStatuses   map[int]*sql.Stmt // a session's jobs' last statuses
+	upsertJobs     map[int]*sql.Stmt
+	insertPushes   map[int]*sql.Stmt
+	updateSessions map[int]*sql.Stmt
+	all            []*sql.Stmt
+}
+
+const eventInsertColumns = `(session_id, seq, client_id, name, status, duration_ms, ts, received_at, error_type, error_message, error_traceback, metadata, source)`
+
+func (db *DB) prepareIngest(ctx context.Context) error {
+	p := &prepared{}
+	var errs []error
+	prep := func(query string) *sql.Stmt {
+		st, err := db.write.PrepareContext(ctx, db.q(query))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("prepare %.60s…: %w", query, err))
+			return nil
+		}
+		p.all = append(p.all, st)
+		return st
+	}
+	perClass := func(build func(n int) string) map[int]*sql.Stmt {
+		m := make(map[int]*sql.Stmt, len(sizeClasses))
+		for _, n := range sizeClasses {
+			m[n] = prep(build(n))
+		}
+		return m
+	}
+	p.lockSessions = perClass(func(n int) string {
+		return `SELECT id, last_seq FROM sessions WHERE id IN (` + marks(n) + `) ORDER BY id` + db.d.lockRow
+	})
+	p.knownIDs = perClass(func(n int) string {
+		// A join, not a row-value IN: SQLite then searches the client id index.
+		return `SELECT e.session_id, e.client_id FROM (VALUES ` + db.values(n, "BIGINT", "TEXT") + `) AS v
+			JOIN events e ON e.session_id = v.column1 AND e.client_id = v.column2`
+	})
+	p.insertEvents = perClass(func(n int) string {
+		return `INSERT INTO events ` + eventInsertColumns + ` VALUES ` + placeholders(n, 13)
+	})
+	p.pushTargets = perClass(func(n int) string {
+		return `SELECT id, session_id, notify, muted FROM devices
+			WHERE session_id IN (` + marks(n) + `) AND push_endpoint IS NOT NULL AND notify <> 'off' ORDER BY session_id, id`
+	})
+	p.lastStatuses = perClass(func(n int) string {
+		return `SELECT name, last_status FROM jobs WHERE session_id = ? AND name IN (` + marks(n) + `)`
+	})
+	p.upsertJobs = perClass(func(n int) string {
+		return `INSERT INTO jobs (session_id, name, last_seq, last_status, runs, failures) VALUES ` + placeholders(n, 6) +
+			` ON CONFLICT (session_id, name) DO UPDATE SET last_seq = excluded.last_seq, last_status = excluded.last_status,
+			  runs = jobs.runs + excluded.runs, failures = jobs.failures + excluded.failures`
+	})
+	p.insertPushes = perClass(func(n int) string {
+		return `INSERT INTO push_jobs (device_id, session_id, seq, kind, next_attempt_at) VALUES ` + placeholders(n, 5)
+	})
+	p.updateSessions = perClass(func(n int) string {
+		return `UPDATE sessions SET last_seq = v.column2, event_count = sessions.event_count + v.column3, last_event_at = v.column4
+			FROM (VALUES ` + db.values(n, "BIGINT", "BIGINT", "BIGINT", "BIGINT") + `) AS v WHERE sessions.id = v.column1`
+	})
+	if err := errors.Join(errs...); err != nil {
+		p.close()
+		return err
+	}
+	db.ingest = p
+	db.closers = append([]func() error{p.close}, db.closers...)
+	return nil
+}
+
+func (p *prepared) close() error {
+	var errs []error
+	for _, st := range p.all {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+// execRows inserts rows (each of the statement's width) with the fewest
+// prepared statements: the largest size classes first.
+func execRows(ctx context.Context, tx *sql.Tx, stmts map[int]*sql.Stmt, rows [][]any) error {
+	for len(rows) > 0 {
+		n := classFor(len(rows))
+		args := make([]any, 0, n*len(rows[0]))
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		if _, err := tx.StmtContext(ctx, stmts[n]).ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// classFor is the largest size class that is not more than n.
+func classFor(n int) int {
+	for _, c := range sizeClasses {
+		if c <= n {
+			return c
+		}
+	}
+	return 1
+}
+
+// runPadded runs a statement over values in chunks of the largest size
+// class, each padded to a class by repeating its last value: harmless in an
+// IN list, a join on VALUES, or an UPDATE … FROM (VALUES …), where a row
+// repeated changes nothing. prefix holds arguments before the values; a
+// value that is an []any is spread over several parameters (a row of a
+// VALUES list). fn is called for every row the statement returns.
+func runPadded[T any](ctx context.Context, tx *sql.Tx, stmts map[int]*sql.Stmt, prefix []any, values []T, fn func(*sql.Rows) error) error {
+	for len(values) > 0 {
+		chunk := values[:min(len(values), sizeClasses[0])]
+		values = values[len(chunk):]
+		n := sizeClasses[0]
+		for _, c := range sizeClasses {
+			if c >= len(chunk) {
+				n = c
+			}
+		}
+		args := append([]any(nil), prefix...)
+		for i := 0; i < n; i++ {
+			v := any(chunk[min(i, len(chunk)-1)])
+			if row, ok := v.([]any); ok {
+				args = append(args, row...)
+			} else {
+				args = append(args, v)
+			}
+		}
+		rows, err := tx.StmtContext(ctx, stmts[n]).QueryContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := fn(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
