@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Any, Dict, Mapping, NamedTuple, Optional
 
 DEFAULT_API_URL = "http://localhost:3000"
 SESSION_ENV = "OBSERVABLE_CODE_SESSION_ID"
@@ -41,7 +40,7 @@ def config_path() -> Path:
     return config_dir() / "config.json"
 
 
-def read_config(path: Optional[Path] = None) -> dict:
+def read_config(path: Optional[Path] = None) -> Dict[str, Any]:
     """Return the config file's object, {} when there is no file.
 
     Raises ConfigError when the file exists but is unreadable or malformed.
@@ -61,6 +60,8 @@ def read_config(path: Optional[Path] = None) -> dict:
 
 def write_config(session_id: str, api_url: str, path: Optional[Path] = None) -> Path:
     """Save the session id and API URL atomically: directory 0700, file 0600."""
+    import tempfile  # only the CLI writes; the SDK's import stays light
+
     path = path or config_path()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
@@ -82,7 +83,7 @@ def write_config(session_id: str, api_url: str, path: Optional[Path] = None) -> 
     return path
 
 
-def resolve(environ: Optional[dict] = None) -> Settings:
+def resolve(environ: Optional[Mapping[str, str]] = None) -> Settings:
     """Resolve the session id and API URL; never raises."""
     env = os.environ if environ is None else environ
     config_error = None
