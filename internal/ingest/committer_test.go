@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -141,5 +142,54 @@ func TestCloseCommitsQueuedAndRefusesNew(t *testing.T) {
 	}
 	if err := c.Submit(context.Background(), appendOf(sess.ID, "late")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Submit after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestLingerGathersTheNextWaveAfterASharedCommit(t *testing.T) {
+	st, sess := newGated(t)
+	c := New(st, Options{Linger: 300 * time.Millisecond})
+	defer c.Close()
+	errs := make(chan error, 8)
+	submit := func(name string) { go func() { errs <- c.Submit(context.Background(), appendOf(sess.ID, name)) }() }
+	wait := func(n int) {
+		for i := 0; i < n; i++ {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	submit("a")
+	<-st.entered // commit 1 holds a, alone
+	submit("b")
+	submit("c")
+	for len(c.reqs) < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	close(st.release)
+	wait(3) // commit 2 holds b and c: a shared commit
+	submit("d")
+	time.Sleep(50 * time.Millisecond)
+	submit("e")
+	wait(2)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if fmt.Sprint(st.sizes) != "[1 2 2]" {
+		t.Fatalf("commit sizes %v, want [1 2 2]: after a shared commit the next one waits for the request 50 ms behind", st.sizes)
+	}
+}
+
+func TestLoneRequestsDoNotLinger(t *testing.T) {
+	st, sess := newGated(t)
+	close(st.release)
+	c := New(st, Options{Linger: time.Second})
+	defer c.Close()
+	start := time.Now()
+	for i := 0; i < 3; i++ {
+		if err := c.Submit(context.Background(), appendOf(sess.ID, "alone")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := time.Since(start); took > 900*time.Millisecond {
+		t.Fatalf("three lone requests took %v: a lone request must not linger", took)
 	}
 }

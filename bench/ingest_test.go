@@ -1,0 +1,166 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/observable-code/observable/internal/api"
+	"github.com/observable-code/observable/internal/config"
+	"github.com/observable-code/observable/internal/ingest"
+	"github.com/observable-code/observable/internal/live"
+	"github.com/observable-code/observable/internal/metrics"
+	"github.com/observable-code/observable/internal/push"
+	"github.com/observable-code/observable/internal/store"
+	"github.com/observable-code/observable/internal/store/sqlstore"
+)
+
+// BenchmarkIngest drives the server's real HTTP handler in-process, wired
+// as cmd/observable-server wires it, on SQLite (synchronous=full) in a
+// temporary directory. Without the network and the load generator, its
+// profile shows the ingest path alone:
+//
+//	go test ./bench -run '^$' -bench Ingest -benchtime 10s -cpuprofile /tmp/ingest.cpu
+//	go tool pprof -top -cum /tmp/ingest.cpu
+//
+// Its figures are for before/after comparisons of that path; the published
+// ones come from bench/run.sh, over real HTTP.
+func BenchmarkIngest(b *testing.B) {
+	for _, c := range []struct {
+		name                      string
+		events, clients, sessions int
+	}{
+		{"single/clients=32/sessions=32", 1, 32, 32},
+		{"single/clients=32/sessions=1", 1, 32, 1},
+		{"batch500/clients=8/sessions=32", 500, 8, 32},
+		{"one-after-another", 1, 1, 1},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			h := newIngestHandler(b)
+			keys := make([]string, c.sessions)
+			for i := range keys {
+				keys[i] = createSession(b, h)
+			}
+			benchPosts(b, h, keys, c.events, c.clients)
+		})
+	}
+}
+
+// benchPosts posts b.N requests of events events from clients goroutines,
+// taking the session keys in turn.
+func benchPosts(b *testing.B, h http.Handler, keys []string, events, clients int) {
+	var next atomic.Int64
+	post := func() bool {
+		n := next.Add(1)
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/events", bytes.NewReader(eventsBody(n, events)))
+		req.Header.Set("Authorization", "Bearer "+keys[n%int64(len(keys))])
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusAccepted {
+			b.Errorf("POST /api/v1/events: %d %s", rec.Code, rec.Body)
+			return false
+		}
+		return true
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	if clients == 1 {
+		for i := 0; i < b.N && post(); i++ {
+		}
+	} else {
+		// RunParallel starts parallelism × GOMAXPROCS goroutines: one per client.
+		b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() && post() {
+			}
+		})
+	}
+	b.ReportMetric(float64(next.Load()*int64(events))/b.Elapsed().Seconds(), "events/s")
+}
+
+// newIngestHandler wires store, committer, broker, push worker and API as
+// cmd/observable-server does.
+func newIngestHandler(b *testing.B) http.Handler {
+	b.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "bench.db"), sqlstore.SQLiteOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	broker := live.NewBroker(db, live.Options{Logger: log})
+	cfg := config.Default()
+	cfg.PublicURL = "http://127.0.0.1:3000"
+	cfg.SessionRate, cfg.SessionsPerMinute = 0, 0
+	pushes, err := push.New(ctx, push.Options{Store: db, Contact: cfg.PushContact, PublicURL: cfg.PublicURL, Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		pushes.Run(ctx)
+	}()
+	committer := ingest.New(db, ingest.Options{
+		Workers: 1,
+		Published: func(batch []*store.Append) {
+			queued := 0
+			for _, a := range batch {
+				broker.Publish(a.SessionID, a.Stored)
+				queued += a.Pushes
+			}
+			if queued > 0 {
+				pushes.Wake()
+			}
+		},
+	})
+	b.Cleanup(func() {
+		committer.Close()
+		broker.Close()
+		stop()
+		<-ran
+		db.Close()
+	})
+	srv := api.New(cfg, api.Deps{Store: db, Committer: committer, Broker: broker, Metrics: metrics.New(), Logger: log, Push: pushes})
+	return srv.Handler()
+}
+
+func createSession(b *testing.B, h http.Handler) string {
+	b.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/sessions", strings.NewReader("{}")))
+	var created struct {
+		SessionID string `json:"session_id"`
+	}
+	if rec.Code != http.StatusCreated || json.Unmarshal(rec.Body.Bytes(), &created) != nil {
+		b.Fatalf("POST /api/v1/sessions: %d %s", rec.Code, rec.Body)
+	}
+	return created.SessionID
+}
+
+// eventsBody is request n's body: one event, or a batch; ids are unique.
+func eventsBody(n int64, events int) []byte {
+	prefix := "b" + strconv.FormatInt(n, 10) + "-"
+	if events == 1 {
+		return Event(prefix+"0", "train_model")
+	}
+	var buf bytes.Buffer
+	buf.WriteString(`{"events":[`)
+	for i := 0; i < events; i++ {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(Event(prefix+strconv.Itoa(i), "train_model_"+strconv.Itoa(i%20)))
+	}
+	buf.WriteString("]}")
+	return buf.Bytes()
+}
