@@ -199,7 +199,7 @@ part_latency() {
 			teardown
 		done
 		setup pg2
-		latency latency.pg2 "$BIN/xlatency" -post "$a" -stream "$b" -keys "$WORK/keys" -n "$LATENCY_N"
+		latency latency.pg2 "$BIN/latency" -url "$a" -stream-url "$b" -keys "$WORK/keys" -n "$LATENCY_N"
 		teardown
 	done
 }

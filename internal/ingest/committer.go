@@ -122,31 +122,32 @@ func (c *Committer) run() {
 			linger.Reset(c.opts.Linger)
 			wait = linger.C
 		}
-	drain:
-		for events < c.opts.MaxEvents {
+		// next takes a queued request at once, or waits for one while the
+		// linger lasts; nil when there is none (or the queue is closed).
+		next := func() *request {
 			select {
-			case r, ok := <-c.reqs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, r)
-				events += len(r.a.Events)
-				continue
+			case r := <-c.reqs:
+				return r
 			default:
 			}
 			if wait == nil {
-				break
+				return nil
 			}
 			select {
-			case r, ok := <-c.reqs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, r)
-				events += len(r.a.Events)
+			case r := <-c.reqs:
+				return r
 			case <-wait:
 				wait = nil
+				return nil
 			}
+		}
+		for events < c.opts.MaxEvents {
+			r := next()
+			if r == nil {
+				break
+			}
+			batch = append(batch, r)
+			events += len(r.a.Events)
 		}
 		// Since Go 1.23 a stopped timer delivers nothing stale: no drain.
 		linger.Stop()

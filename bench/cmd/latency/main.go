@@ -25,18 +25,22 @@ type arrival struct {
 }
 
 func main() {
-	base := flag.String("url", "http://127.0.0.1:18080", "server (or bare relay) base URL")
+	base := flag.String("url", "http://127.0.0.1:18080", "server (or bare relay) base URL the events are posted to")
+	streamBase := flag.String("stream-url", "", "server whose stream is read, when another instance than -url (default: -url)")
 	keys := flag.String("keys", "", "file of session keys (the first is used)")
 	n := flag.Int("n", 2000, "events to time")
 	warmup := flag.Int("warmup", 200, "events posted first and not timed")
 	flag.Parse()
-	if err := run(*base, *keys, *n, *warmup); err != nil {
+	if *streamBase == "" {
+		*streamBase = *base
+	}
+	if err := run(*base, *streamBase, *keys, *n, *warmup); err != nil {
 		fmt.Fprintf(os.Stderr, "latency: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(base, keyFile string, n, warmup int) error {
+func run(base, streamBase, keyFile string, n, warmup int) error {
 	key := "none" // the bare relay checks no key
 	if keyFile != "" {
 		keys, err := bench.ReadKeys(keyFile)
@@ -45,7 +49,7 @@ func run(base, keyFile string, n, warmup int) error {
 		}
 		key = keys[0]
 	}
-	s, err := bench.OpenStream(base, key, 5*time.Second)
+	s, err := bench.OpenStream(streamBase, key, 5*time.Second)
 	if err != nil {
 		return err
 	}

@@ -237,11 +237,11 @@ func (db *DB) updateSessions(ctx context.Context, tx *sql.Tx, changed []int64, l
 		return fmt.Errorf("update sessions: %w", err)
 	}
 	if db.d.notify != nil {
-		for _, id := range changed {
-			if err := db.d.notify(ctx, tx, domain.Notice{SessionID: id, Seq: lastSeq[id], Kind: domain.NoticeEvents}); err != nil {
-				return err
-			}
+		notices := make([]domain.Notice, len(changed))
+		for i, id := range changed {
+			notices[i] = domain.Notice{SessionID: id, Seq: lastSeq[id], Kind: domain.NoticeEvents}
 		}
+		return db.d.notify(ctx, tx, notices...)
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ type dialect struct {
 	skipLocked string
 	// notify, when set, publishes notices to other instances from inside a
 	// transaction, so they are sent only if it commits.
-	notify func(ctx context.Context, tx *sql.Tx, n domain.Notice) error
+	notify func(ctx context.Context, tx *sql.Tx, notices ...domain.Notice) error
 	// isUnavailable tells errors that mean the database cannot be reached.
 	isUnavailable func(err error) bool
 	// typedValues casts the parameters of a VALUES list to their column

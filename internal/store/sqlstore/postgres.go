@@ -115,10 +115,15 @@ func migratePostgres(ctx context.Context, cfg *pgx.ConnConfig) error {
 	})
 }
 
-// notifyPostgres publishes n to every listening instance. PostgreSQL sends
-// it only when the transaction commits, in commit order.
-func notifyPostgres(ctx context.Context, tx *sql.Tx, n domain.Notice) error {
-	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, noticeChannel, encodeNotice(n)); err != nil {
+// notifyPostgres publishes notices to every listening instance, in one
+// round trip. PostgreSQL sends them only when the transaction commits, in
+// commit order.
+func notifyPostgres(ctx context.Context, tx *sql.Tx, notices ...domain.Notice) error {
+	payloads := make([]string, len(notices))
+	for i, n := range notices {
+		payloads[i] = encodeNotice(n)
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, noticeChannel, payloads); err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
 	return nil

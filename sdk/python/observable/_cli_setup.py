@@ -125,31 +125,13 @@ def _save(ctx: "Context", session_id: str) -> Tuple[Path, Optional[Path]]:
                 keep = path.with_name("config.json.previous")
             except _config.ConfigError:
                 keep = path.with_name("config.json.bad")
-            _write_private(keep, old)
+            _config.write_private(keep, old)
         _config.write_config(session_id, ctx.api_url, path)
     except OSError as e:
         raise Failure(f"Cannot save the session to {path}: {e.strerror or e}.",
                       "Check that your home directory is writable, then run setup again.") from e
     ctx.saved_session = True
     return path, (keep if old is not None else None)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only, atomically."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(str(tmp), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _finish(ctx: "Context", session_id: str, pairing: Optional[Dict[str, Any]],

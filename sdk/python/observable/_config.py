@@ -58,19 +58,16 @@ def read_config(path: Optional[Path] = None) -> Dict[str, Any]:
     return data
 
 
-def write_config(session_id: str, api_url: str, path: Optional[Path] = None) -> Path:
-    """Save the session id and API URL atomically: directory 0700, file 0600."""
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file readable by its owner only, atomically: a reader sees
+    the old content or the new, never a part."""
     import tempfile  # only the CLI writes; the SDK's import stays light
 
-    path = path or config_path()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    body = json.dumps({"session_id": session_id, "api_url": api_url}, indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".json", dir=str(path.parent))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=str(path.parent))
     try:
         os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(body)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -80,6 +77,15 @@ def write_config(session_id: str, api_url: str, path: Optional[Path] = None) -> 
         except OSError:
             pass
         raise
+
+
+def write_config(session_id: str, api_url: str, path: Optional[Path] = None) -> Path:
+    """Save the session id and API URL atomically: directory 0700, file 0600."""
+    path = path or config_path()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    body = json.dumps({"session_id": session_id, "api_url": api_url}, indent=2) + "\n"
+    write_private(path, body.encode("utf-8"))
     return path
 
 
