@@ -1,5 +1,5 @@
 // Package bench measures the server against the benchmark targets of
-// issue 2 (docs/benchmarks-server.md has the figures).
+// issue 2 (docs/benchmarks/server.md has the figures).
 //
 // Everything runs from one script, bench/run.sh, on this machine: it builds
 // the server and the commands under bench/cmd, starts each process on

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the server benchmarks of issue 2 on this machine and prints a
-# markdown table (docs/benchmarks-server.md explains the figures).
+# markdown table (docs/benchmarks/server.md explains the figures).
 #
 #   bench/run.sh                              # everything, 3 runs each (about 15 minutes)
 #   RUNS=1 DURATION=5s bench/run.sh single    # a quick look at one part

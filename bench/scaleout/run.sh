@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The server core's ingest benchmarks on PostgreSQL beside SQLite, and with
 # two instances on one PostgreSQL beside one (issue 6). Prints a markdown
-# table; docs/benchmarks-postgres.md explains the figures.
+# table; docs/benchmarks/postgres.md explains the figures.
 #
 #   bench/scaleout/run.sh                            # everything, 3 runs each (about 7 minutes)
 #   RUNS=1 DURATION=5s bench/scaleout/run.sh single  # a quick look at one part
