@@ -48,10 +48,15 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 	}
 	slices.Sort(ids)
 	lastSeq := make(map[int64]int64, len(ids))
+	var withPush []int64
 	err := runPadded(ctx, tx, p.lockSessions, nil, ids, func(rows *sql.Rows) error {
 		var id, seq int64
-		err := rows.Scan(&id, &seq)
+		var push bool
+		err := rows.Scan(&id, &seq, &push)
 		lastSeq[id] = seq
+		if push {
+			withPush = append(withPush, id)
+		}
 		return err
 	})
 	if err != nil {
@@ -82,8 +87,10 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 	if err := insertEvents(ctx, tx, p, added); err != nil {
 		return err
 	}
-	if err := db.queuePushes(ctx, tx, changed, added); err != nil {
-		return err
+	if len(withPush) > 0 {
+		if err := db.queuePushes(ctx, tx, withPush, added); err != nil {
+			return err
+		}
 	}
 	if err := upsertJobs(ctx, tx, p, added); err != nil {
 		return err
@@ -228,12 +235,19 @@ func (db *DB) updateSessions(ctx context.Context, tx *sql.Tx, changed []int64, l
 		count[n.a.SessionID]++
 		newest[n.a.SessionID] = max(newest[n.a.SessionID], n.ev.ReceivedAt.Millis())
 	}
-	rows := make([][]any, len(changed))
-	for i, id := range changed {
-		rows[i] = []any{id, lastSeq[id], count[id], newest[id]}
+	var err error
+	if len(changed) == 1 {
+		id := changed[0]
+		_, err = tx.StmtContext(ctx, db.ingest.updateSession).ExecContext(ctx, lastSeq[id], count[id], newest[id], id)
+	} else {
+		rows := make([][]any, len(changed))
+		for i, id := range changed {
+			rows[i] = []any{id, lastSeq[id], count[id], newest[id]}
+		}
+		// A repeated row updates its session once, so rows pad to a size class.
+		err = runPadded(ctx, tx, db.ingest.updateSessions, nil, rows, func(*sql.Rows) error { return nil })
 	}
-	// A repeated row updates its session once, so rows pad to a size class.
-	if err := runPadded(ctx, tx, db.ingest.updateSessions, nil, rows, func(*sql.Rows) error { return nil }); err != nil {
+	if err != nil {
 		return fmt.Errorf("update sessions: %w", err)
 	}
 	if db.d.notify != nil {
