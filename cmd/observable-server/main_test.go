@@ -388,3 +388,46 @@ func writeSelfSigned(t *testing.T, certFile, keyFile string) {
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
 }
+
+// TestAutomaticCertificatesWiring starts the server with --tls-domain. No
+// certificate can be obtained here (no internet), but the wiring shows: plain
+// HTTP is redirected to HTTPS, and a TLS client asking for another name is
+// refused by the host policy while the server keeps running.
+func TestAutomaticCertificatesWiring(t *testing.T) {
+	dir := t.TempDir()
+	port, httpPort := freePort(t), freePort(t)
+	cmd := exec.Command(binary, "--listen", "127.0.0.1:"+port, "--tls-http-listen", "127.0.0.1:"+httpPort,
+		"--database", filepath.Join(dir, "acme.db"), "--tls-domain", "observable.example.test", "--tls-cache", filepath.Join(dir, "certs"))
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	noRedirect := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var resp *http.Response
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err = noRedirect.Get("http://127.0.0.1:" + httpPort + "/jobs"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no plain HTTP answer: %v\n%s", err, log.String())
+		}
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode/100 != 3 || !strings.HasPrefix(loc, "https://") {
+		t.Fatalf("plain HTTP: %d Location %q; want a redirect to HTTPS", resp.StatusCode, loc)
+	}
+	conn, err := tls.Dial("tcp", "127.0.0.1:"+port, &tls.Config{ServerName: "elsewhere.example", InsecureSkipVerify: true})
+	if err == nil {
+		conn.Close()
+		t.Fatal("a TLS handshake for a name outside --tls-domain succeeded")
+	}
+	if cmd.ProcessState != nil {
+		t.Fatalf("the server exited:\n%s", log.String())
+	}
+	if !strings.Contains(log.String(), "public_url=https://observable.example.test") {
+		t.Fatalf("the public URL should follow the domain:\n%s", log.String())
+	}
+}

@@ -14,14 +14,11 @@ import (
 	"github.com/observable-code/observable/internal/config"
 )
 
-// acmeHTTPAddr is where Let's Encrypt's HTTP-01 challenge must be answered.
-const acmeHTTPAddr = ":80"
-
 // tlsListener wraps ln in TLS when the configuration asks for it: with the
 // certificate files given, or with certificates obtained automatically for
-// --tls-domain (ACME). For ACME it also answers HTTP-01 challenges on :80
-// and redirects plain HTTP there to HTTPS; it returns a function to stop
-// that listener.
+// --tls-domain (ACME). For ACME it also answers HTTP-01 challenges on
+// --tls-http-listen (:80) and redirects plain HTTP there to HTTPS; it
+// returns a function to stop that listener.
 func tlsListener(ctx context.Context, ln net.Listener, cfg config.Config, log *slog.Logger) (net.Listener, func(), error) {
 	switch {
 	case cfg.TLSCert != "":
@@ -36,11 +33,11 @@ func tlsListener(ctx context.Context, ln net.Listener, cfg config.Config, log *s
 			HostPolicy: autocert.HostWhitelist(cfg.TLSDomain),
 			Cache:      autocert.DirCache(cfg.TLSCache),
 		}
-		challenge := &http.Server{Addr: acmeHTTPAddr, Handler: m.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second}
+		challenge := &http.Server{Addr: cfg.TLSHTTPListen, Handler: m.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := challenge.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				// TLS-ALPN-01 on the HTTPS port still works without :80.
-				log.Warn("cannot answer ACME HTTP challenges on :80; relying on the TLS challenge", "err", err)
+				log.Warn("cannot answer ACME HTTP challenges; relying on the TLS challenge", "listen", cfg.TLSHTTPListen, "err", err)
 			}
 		}()
 		stop := func() {

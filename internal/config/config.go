@@ -52,6 +52,9 @@ type Config struct {
 	TLSKey    string
 	TLSDomain string
 	TLSCache  string
+	// TLSHTTPListen answers ACME's HTTP challenges and redirects plain
+	// HTTP to HTTPS, with --tls-domain.
+	TLSHTTPListen string
 
 	LogLevel  string
 	LogFormat string
@@ -80,6 +83,7 @@ func Default() Config {
 		StreamBuffer:      1024,
 		PushContact:       "mailto:admin@localhost",
 		TLSCache:          "observable-certs",
+		TLSHTTPListen:     ":80",
 		LogLevel:          "info",
 		LogFormat:         "text",
 	}
@@ -113,6 +117,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.TLSDomain, "tls-domain", "", "public domain to get certificates for automatically (ACME, Let's Encrypt); needs ports 80 and 443")
 	fs.StringVar(&c.TLSCache, "tls-cache", c.TLSCache, "directory where automatic certificates are kept")
+	fs.StringVar(&c.TLSHTTPListen, "tls-http-listen", c.TLSHTTPListen, "with --tls-domain: where plain HTTP is answered (ACME challenges, redirects to HTTPS)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.Usage = func() { usage(fs, out) }
