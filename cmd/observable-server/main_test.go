@@ -398,8 +398,8 @@ func TestAutomaticCertificatesWiring(t *testing.T) {
 	port, httpPort := freePort(t), freePort(t)
 	cmd := exec.Command(binary, "--listen", "127.0.0.1:"+port, "--tls-http-listen", "127.0.0.1:"+httpPort,
 		"--database", filepath.Join(dir, "acme.db"), "--tls-domain", "observable.example.test", "--tls-cache", filepath.Join(dir, "certs"))
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +427,27 @@ func TestAutomaticCertificatesWiring(t *testing.T) {
 	if cmd.ProcessState != nil {
 		t.Fatalf("the server exited:\n%s", log.String())
 	}
-	if !strings.Contains(log.String(), "public_url=https://observable.example.test") {
-		t.Fatalf("the public URL should follow the domain:\n%s", log.String())
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(log.String(), "public_url=https://observable.example.test"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the public URL should follow the domain:\n%s", log.String())
+		}
 	}
+}
+
+// lockedBuffer collects a running process's output for a test to read.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
