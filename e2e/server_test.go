@@ -9,10 +9,11 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/observable-code/observable/internal/syncbuf"
 )
 
 // server is one real observable-server process on its own SQLite file.
@@ -20,25 +21,8 @@ type server struct {
 	t    *testing.T
 	URL  string
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func freePort(t *testing.T) int {
@@ -54,7 +38,7 @@ func freePort(t *testing.T) int {
 func startServer(t *testing.T) *server {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s := &server{t: t, URL: "http://" + addr, logs: &syncBuffer{}, done: make(chan struct{})}
+	s := &server{t: t, URL: "http://" + addr, logs: &syncbuf.Buffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(serverBin, "--listen", addr, "--database", filepath.Join(t.TempDir(), "x.db"),
 		"--public-url", s.URL, "--sessions-per-minute", "0")
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs

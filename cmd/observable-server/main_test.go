@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/observable-code/observable/internal/syncbuf"
 )
 
 var binary string
@@ -398,7 +400,7 @@ func TestAutomaticCertificatesWiring(t *testing.T) {
 	port, httpPort := freePort(t), freePort(t)
 	cmd := exec.Command(binary, "--listen", "127.0.0.1:"+port, "--tls-http-listen", "127.0.0.1:"+httpPort,
 		"--database", filepath.Join(dir, "acme.db"), "--tls-domain", "observable.example.test", "--tls-cache", filepath.Join(dir, "certs"))
-	log := &lockedBuffer{}
+	log := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -432,22 +434,4 @@ func TestAutomaticCertificatesWiring(t *testing.T) {
 			t.Fatalf("the public URL should follow the domain:\n%s", log.String())
 		}
 	}
-}
-
-// lockedBuffer collects a running process's output for a test to read.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/observable-code/observable/internal/metrics"
 	"github.com/observable-code/observable/internal/store"
 	"github.com/observable-code/observable/internal/store/sqlstore"
+	"github.com/observable-code/observable/internal/syncbuf"
 )
 
 // testPush stands in for the Web Push service, which has its own tests:
@@ -36,24 +37,6 @@ func (testPush) CheckEndpoint(endpoint string) error {
 	return nil
 }
 
-// syncBuffer is a log sink tests read while the server writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness is a real API on a real SQLite file, over real HTTP.
 type harness struct {
 	t      *testing.T
@@ -62,7 +45,7 @@ type harness struct {
 	store  *sqlstore.DB
 	broker *live.Broker
 	dbPath string
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	mu     sync.Mutex
 	now    time.Time // zero: the real clock
 }
@@ -75,7 +58,7 @@ func newHarness(t *testing.T, tweak ...func(*config.Config)) *harness {
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	h := &harness{t: t, logs: &syncBuffer{}}
+	h := &harness{t: t, logs: &syncbuf.Buffer{}}
 	h.dbPath = filepath.Join(t.TempDir(), "api.db")
 	db, err := sqlstore.OpenSQLite(context.Background(), h.dbPath, sqlstore.SQLiteOptions{})
 	if err != nil {

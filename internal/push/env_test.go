@@ -1,7 +1,6 @@
 package push
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"github.com/observable-code/observable/internal/domain"
 	"github.com/observable-code/observable/internal/store"
 	"github.com/observable-code/observable/internal/store/sqlstore"
+	"github.com/observable-code/observable/internal/syncbuf"
 )
 
 const testContact = "mailto:ops@example.org"
@@ -28,7 +28,7 @@ type env struct {
 	svc     *Service
 	session domain.Session
 	results *tally
-	logs    *lockedBuffer
+	logs    *syncbuf.Buffer
 	subs    []domain.PushSubscription
 }
 
@@ -43,7 +43,7 @@ func newEnv(t testing.TB, opts Options) *env {
 // newEnvOn is newEnv on a store the caller opened (PostgreSQL).
 func newEnvOn(t testing.TB, db *sqlstore.DB, opts Options) *env {
 	t.Helper()
-	e := &env{t: t, ctx: t.Context(), db: db, results: newTally(), logs: &lockedBuffer{}}
+	e := &env{t: t, ctx: t.Context(), db: db, results: newTally(), logs: &syncbuf.Buffer{}}
 	e.push = newStandIn(t, testContact)
 	e.svc = e.newService(e.db, opts, e.push)
 	var err error
@@ -295,21 +295,4 @@ func randomBytes(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

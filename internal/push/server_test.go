@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/observable-code/observable/internal/syncbuf"
 )
 
 // The whole path through the real binary: pair a phone over the API,
@@ -27,7 +29,7 @@ func TestServerBinaryDeliversPush(t *testing.T) {
 	addr := freeAddr(t)
 	base := "http://" + addr
 
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	cmd := exec.Command(bin, "--listen", addr, "--database", filepath.Join(dir, "x.db"), "--public-url", base,
 		"--sessions-per-minute", "0", "--push-allow", pushSvc.hostPort(), "--push-contact", contact, "--log-level", "debug")
 	cmd.Stdout, cmd.Stderr = logs, logs
