@@ -14,13 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/observable-code/observable/internal/api"
 	"github.com/observable-code/observable/internal/config"
-	"github.com/observable-code/observable/internal/ingest"
-	"github.com/observable-code/observable/internal/live"
-	"github.com/observable-code/observable/internal/metrics"
-	"github.com/observable-code/observable/internal/push"
-	"github.com/observable-code/observable/internal/store"
+	"github.com/observable-code/observable/internal/instance"
 	"github.com/observable-code/observable/internal/store/sqlstore"
 )
 
@@ -87,51 +82,28 @@ func benchPosts(b *testing.B, h http.Handler, keys []string, events, clients int
 	b.ReportMetric(float64(next.Load()*int64(events))/b.Elapsed().Seconds(), "events/s")
 }
 
-// newIngestHandler wires store, committer, broker, push worker and API as
-// cmd/observable-server does.
+// newIngestHandler is the server's handler as cmd/observable-server runs
+// it (internal/instance), on SQLite in a temporary directory.
 func newIngestHandler(b *testing.B) http.Handler {
 	b.Helper()
-	ctx, stop := context.WithCancel(context.Background())
+	ctx := context.Background()
 	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "bench.db"), sqlstore.SQLiteOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
-	broker := live.NewBroker(db, live.Options{Logger: log})
 	cfg := config.Default()
 	cfg.PublicURL = "http://127.0.0.1:3000"
 	cfg.SessionRate, cfg.SessionsPerMinute = 0, 0
-	pushes, err := push.New(ctx, push.Options{Store: db, Contact: cfg.PushContact, PublicURL: cfg.PublicURL, Logger: log})
+	in, err := instance.New(ctx, cfg, db, 1, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
-	ran := make(chan struct{})
-	go func() {
-		defer close(ran)
-		pushes.Run(ctx)
-	}()
-	committer := ingest.New(db, ingest.Options{
-		Workers: 1,
-		Published: func(batch []*store.Append) {
-			queued := 0
-			for _, a := range batch {
-				broker.Publish(a.SessionID, a.Stored)
-				queued += a.Pushes
-			}
-			if queued > 0 {
-				pushes.Wake()
-			}
-		},
-	})
 	b.Cleanup(func() {
-		committer.Close()
-		broker.Close()
-		stop()
-		<-ran
+		in.Drain()
+		in.Close()
 		db.Close()
 	})
-	srv := api.New(cfg, api.Deps{Store: db, Committer: committer, Broker: broker, Metrics: metrics.New(), Logger: log, Push: pushes})
-	return srv.Handler()
+	return in.Handler()
 }
 
 func createSession(b *testing.B, h http.Handler) string {

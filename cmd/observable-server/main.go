@@ -17,20 +17,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/observable-code/observable/internal/api"
 	"github.com/observable-code/observable/internal/config"
-	"github.com/observable-code/observable/internal/ingest"
-	"github.com/observable-code/observable/internal/live"
-	"github.com/observable-code/observable/internal/metrics"
-	"github.com/observable-code/observable/internal/push"
-	"github.com/observable-code/observable/internal/retention"
-	"github.com/observable-code/observable/internal/store"
+	"github.com/observable-code/observable/internal/instance"
 	"github.com/observable-code/observable/internal/store/sqlstore"
-	"github.com/observable-code/observable/internal/web"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -99,55 +91,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer db.Close()
 
-	m := metrics.New()
-	broker := live.NewBroker(db, live.Options{
-		Buffer: cfg.StreamBuffer, Heartbeat: cfg.Heartbeat, Logger: log,
-		OnSubscribers: func(n int) { m.StreamSubs.Set(float64(n)) },
-		OnDrop:        m.StreamDropped.Inc,
-	})
-	pushes, err := push.New(ctx, push.Options{
-		Store: db, Contact: cfg.PushContact, Allow: cfg.PushAllow, PublicURL: cfg.PublicURL,
-		Logger: log, Result: func(r string) { m.PushSent.WithLabelValues(r).Inc() },
-	})
+	in, err := instance.New(ctx, cfg, db, writers, log)
 	if err != nil {
-		return fmt.Errorf("set up push: %w", err)
+		return err
 	}
-	committer := ingest.New(db, ingest.Options{
-		Workers: writers,
-		// A database that stops answering (a partition, not a refusal) must
-		// turn into 503s the SDK retries, not requests that hang.
-		Timeout: 5 * time.Second,
-		Published: func(batch []*store.Append) {
-			queued := 0
-			for _, a := range batch {
-				broker.Publish(a.SessionID, a.Stored)
-				queued += a.Pushes
-			}
-			if queued > 0 {
-				pushes.Wake()
-			}
-		},
-		Committed: func(events int, took time.Duration, err error) {
-			m.CommitEvents.Observe(float64(events))
-			m.CommitLatency.Observe(took.Seconds())
-			if err != nil {
-				m.DatabaseErrors.WithLabelValues("commit").Inc()
-			}
-		},
-	})
-	site := web.New(web.Options{Store: db, PublicURL: cfg.PublicURL, Logger: log})
-	srv := api.New(cfg, api.Deps{
-		Store: db, Committer: committer, Broker: broker, Metrics: m, Logger: log,
-		Push: pushes, Web: site.App(), PairPage: site.PairPage(),
-	})
-
-	bg, stopBackground := context.WithCancel(context.Background())
-	defer stopBackground()
-	waitBackground := background(bg, cfg, db, broker, pushes, m, log)
 
 	httpServer := &http.Server{
 		Addr:              cfg.Listen,
-		Handler:           srv.Handler(),
+		Handler:           in.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Bodies are small; a client that sends one slower than this is broken.
 		ReadTimeout: 30 * time.Second,
@@ -180,41 +131,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing in-flight requests")
-	srv.Drain()
-	broker.Close()
+	in.Drain()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
 	if err := httpServer.Shutdown(shutdownCtx); err != nil {
 		log.Warn("shutdown: requests still running were cut", "err", err)
 	}
-	committer.Close()
-	stopBackground()
-	// The push worker hands back jobs it had claimed; let it before the
-	// database closes.
-	waitBackground()
+	in.Close()
 	log.Info("stopped")
 	return nil
-}
-
-// background starts the tasks every instance runs beside requests, and
-// returns a function that waits for them to end once ctx is cancelled.
-func background(ctx context.Context, cfg config.Config, db *sqlstore.DB, broker *live.Broker, pushes *push.Service, m *metrics.Metrics, log *slog.Logger) func() {
-	var wg sync.WaitGroup
-	goBackground := func(f func()) {
-		wg.Add(1)
-		go func() { defer wg.Done(); f() }()
-	}
-	pruner := &retention.Pruner{Store: db, Retention: cfg.Retention, Log: log, OnPruned: func(n int64) { m.PrunedEvents.Add(float64(n)) }}
-	goBackground(func() { pruner.Run(ctx) })
-	goBackground(func() { pushes.Run(ctx) })
-	if l, ok := any(db).(store.Listener); ok && cfg.IsPostgres() {
-		goBackground(func() {
-			if err := l.Listen(ctx, broker.Notice); err != nil && ctx.Err() == nil {
-				log.Error("listen for other instances' events", "err", err)
-			}
-		})
-	}
-	return wg.Wait
 }
 
 // redact hides the password of a database URL for logs.

@@ -22,7 +22,7 @@ import (
 
 // instance is a server process whose exit is watched, so that one that
 // gives up (a failed migration) fails the test at once.
-type instance struct {
+type serverProc struct {
 	*proc
 	exited chan struct{}
 }
@@ -30,10 +30,10 @@ type instance struct {
 // launch starts a server process without waiting for it: startServer
 // waits and calls t.Fatal, which only the test's own goroutine may do, so
 // it cannot start instances together.
-func launch(t *testing.T, db string, extra ...string) *instance {
+func launch(t *testing.T, db string, extra ...string) *serverProc {
 	t.Helper()
 	port := freePort(t)
-	p := &instance{proc: &proc{t: t, port: port, db: db, url: "http://127.0.0.1:" + port, log: &bytes.Buffer{}}, exited: make(chan struct{})}
+	p := &serverProc{proc: &proc{t: t, port: port, db: db, url: "http://127.0.0.1:" + port, log: &bytes.Buffer{}}, exited: make(chan struct{})}
 	args := append([]string{"--listen", "127.0.0.1:" + port, "--database", db, "--public-url", p.url,
 		"--sessions-per-minute", "0", "--session-rate", "0"}, extra...)
 	p.cmd = exec.Command(binary, args...)
@@ -48,14 +48,14 @@ func launch(t *testing.T, db string, extra ...string) *instance {
 
 // stop kills the process and returns its output, which is safe to read
 // only once the process has ended.
-func (p *instance) stop() string {
+func (p *serverProc) stop() string {
 	p.cmd.Process.Kill()
 	<-p.exited
 	return p.log.String()
 }
 
 // awaitReady waits until every server's /readyz answers 200.
-func awaitReady(t *testing.T, timeout time.Duration, procs ...*instance) {
+func awaitReady(t *testing.T, timeout time.Duration, procs ...*serverProc) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for _, p := range procs {
@@ -74,7 +74,7 @@ func awaitReady(t *testing.T, timeout time.Duration, procs ...*instance) {
 }
 
 // twoInstances starts A and B on one database, together.
-func twoInstances(t *testing.T, db string, extra ...string) (*instance, *instance) {
+func twoInstances(t *testing.T, db string, extra ...string) (*serverProc, *serverProc) {
 	a, b := launch(t, db, extra...), launch(t, db, extra...)
 	awaitReady(t, 30*time.Second, a, b)
 	return a, b
@@ -130,7 +130,7 @@ func mustCall(t *testing.T, want int, method, url, token, body string, out any) 
 }
 
 // newSession creates a session on p and returns its key and pairing code.
-func newSession(t *testing.T, p *instance) (key, code string) {
+func newSession(t *testing.T, p *serverProc) (key, code string) {
 	var s struct {
 		SessionID string `json:"session_id"`
 		Pairing   struct {
@@ -141,7 +141,7 @@ func newSession(t *testing.T, p *instance) (key, code string) {
 	return s.SessionID, s.Pairing.Code
 }
 
-func claimPairing(t *testing.T, p *instance, code string) string {
+func claimPairing(t *testing.T, p *serverProc, code string) string {
 	var d struct {
 		Token string `json:"device_token"`
 	}
@@ -149,7 +149,7 @@ func claimPairing(t *testing.T, p *instance, code string) string {
 	return d.Token
 }
 
-func postEvent(t *testing.T, p *instance, key, id, name, status string) {
+func postEvent(t *testing.T, p *serverProc, key, id, name, status string) {
 	t.Helper()
 	mustCall(t, http.StatusAccepted, "POST", p.url+"/api/v1/events", key,
 		fmt.Sprintf(`{"id":%q,"name":%q,"status":%q}`, id, name, status), nil)
@@ -168,7 +168,7 @@ type sseStream struct {
 }
 
 // openStream opens an event stream; after < 0 sends no Last-Event-ID.
-func openStream(t *testing.T, p *instance, token string, after int64) *sseStream {
+func openStream(t *testing.T, p *serverProc, token string, after int64) *sseStream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", p.url+"/api/v1/events/stream", nil)

@@ -71,7 +71,7 @@ func TestScaleOutStreamsAcrossInstances(t *testing.T) {
 			go func(w int) {
 				defer wg.Done()
 				for i := 0; i < each; i++ {
-					p := []*instance{a, b}[(w+i)%2]
+					p := []*serverProc{a, b}[(w+i)%2]
 					r := callAPI("POST", p.url+"/api/v1/events", key, fmt.Sprintf(`{"id":"c%d-%d","name":"n","status":"completed"}`, w, i))
 					if r.status != http.StatusAccepted {
 						t.Errorf("post to %s: %d %v %s", p.url, r.status, r.err, r.body)
@@ -99,7 +99,7 @@ func TestScaleOutStreamsAcrossInstances(t *testing.T) {
 		post := func(n int) {
 			for i := 0; i < n; i++ {
 				id := fmt.Sprintf("r%d", len(ids))
-				postEvent(t, []*instance{a, b}[len(ids)%2], key, id, "n", "completed")
+				postEvent(t, []*serverProc{a, b}[len(ids)%2], key, id, "n", "completed")
 				ids = append(ids, id)
 			}
 		}
@@ -220,7 +220,7 @@ func newPushCounter(t *testing.T) *pushCounter {
 }
 
 // metricSum sums the samples of a Prometheus metric line prefix on p.
-func metricSum(t *testing.T, p *instance, prefix string) float64 {
+func metricSum(t *testing.T, p *serverProc, prefix string) float64 {
 	r := mustCall(t, http.StatusOK, "GET", p.url+"/metrics", "", "", nil)
 	var sum float64
 	for _, line := range strings.Split(string(r.body), "\n") {
@@ -251,7 +251,7 @@ func TestScaleOutPushesOnce(t *testing.T) {
 
 	const n = 40
 	var wg sync.WaitGroup
-	for w, p := range []*instance{a, b} {
+	for w, p := range []*serverProc{a, b} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -303,7 +303,7 @@ func TestScaleOutSurvivesPostgresOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := twoInstances(t, db)
-	procs := []*instance{a, b}
+	procs := []*serverProc{a, b}
 	key, _ := newSession(t, a)
 
 	var (
@@ -442,7 +442,7 @@ func TestScaleOutInstancesStartTogether(t *testing.T) {
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
 		t.Fatal(err)
 	}
-	procs := []*instance{launch(t, db), launch(t, db), launch(t, db)}
+	procs := []*serverProc{launch(t, db), launch(t, db), launch(t, db)}
 	time.Sleep(time.Second)
 	for _, p := range procs {
 		if statusOf(p.url+"/readyz") != 0 {

@@ -40,10 +40,10 @@ SERVER_HINT = "Start it with `observable-server`, or give its address: --api-url
 class Failure(Exception):
     """Ends a command: what failed, what to do next, and the exit code."""
 
-    def __init__(self, what: str, todo: Optional[str] = None, code: int = EXIT_NOT_READY):
+    def __init__(self, what: str, next_step: Optional[str] = None, code: int = EXIT_NOT_READY):
         super().__init__(what)
         self.what = what
-        self.todo = todo
+        self.next_step = next_step
         self.code = code
 
 

@@ -207,10 +207,10 @@ def show_key_command(ctx: "Context") -> int:
     session_id = data.get("session_id")
     env_id = os.environ.get(_config.SESSION_ENV, "").strip()
     if not isinstance(session_id, str) or not session_id.strip():
-        todo = "Run `observable setup` to create one."
+        next_step = "Run `observable setup` to create one."
         if env_id:
-            todo += " (OBSERVABLE_CODE_SESSION_ID is set in this shell: your code uses that.)"
-        raise Failure(f"No session is saved in {_home_relative(path)}.", todo)
+            next_step += " (OBSERVABLE_CODE_SESSION_ID is set in this shell: your code uses that.)"
+        raise Failure(f"No session is saved in {_home_relative(path)}.", next_step)
     ctx.term.out.write(session_id.strip() + "\n")
     ctx.term.out.flush()
     if env_id and env_id != session_id.strip():

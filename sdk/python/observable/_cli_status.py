@@ -62,11 +62,11 @@ def _collect(ctx: "Context") -> Dict[str, Any]:
         "database": None, "server_error": None, "latency_ms": None, "session_source": s.session_source,
         "session": None, "session_valid": None, "paired": False, "devices": [],
         "event_count": None, "last_event_at": None, "ok": False, "problem": None,
-        "todo": None, "exit_code": EXIT_NOT_READY,
+        "next_step": None, "exit_code": EXIT_NOT_READY,
     }
 
-    def stop(problem: str, todo: Optional[str], code: int) -> Dict[str, Any]:
-        report.update(problem=problem, todo=todo, exit_code=code)
+    def stop(problem: str, next_step: Optional[str], code: int) -> Dict[str, Any]:
+        report.update(problem=problem, next_step=next_step, exit_code=code)
         return report
 
     started = time.monotonic()
@@ -76,14 +76,14 @@ def _collect(ctx: "Context") -> Dict[str, Any]:
     except ApiError as e:
         if e.unreachable:
             f = explain(e, ctx.api_url)
-            return stop(f.what, f.todo or SERVER_HINT, EXIT_SERVER)
+            return stop(f.what, f.next_step or SERVER_HINT, EXIT_SERVER)
         f = explain(e, ctx.api_url)
         report.update(reachable=True, server_error=f"answered {e.status} {e.reason}")
         if e.status != 503:
-            return stop(f.what, f.todo, EXIT_SERVER)
+            return stop(f.what, f.next_step, EXIT_SERVER)
         report["database"] = "down"
         return stop(f"The server answers, but its database does not ({e.method} {e.url} "
-                    "answered 503).", f.todo, EXIT_SERVER)
+                    "answered 503).", f.next_step, EXIT_SERVER)
     report["latency_ms"] = int((time.monotonic() - started) * 1000)
 
     if s.config_error and not s.session_id:
@@ -103,7 +103,7 @@ def _collect(ctx: "Context") -> Dict[str, Any]:
                         "Run `observable setup` to start a new one, or check --api-url.",
                         EXIT_NOT_READY)
         f = explain(e, ctx.api_url)
-        return stop(f.what, f.todo, f.code)
+        return stop(f.what, f.next_step, f.code)
     if not isinstance(status, dict):
         return stop(f"The server's answer to GET {ctx.client.url('/api/v1/session')} is not a "
                     "session.", "Is it an Observable Code server (v1)? Check --api-url.",
@@ -172,4 +172,4 @@ def _render(ctx: "Context", r: Dict[str, Any]) -> None:
                       "but nothing alerts you.", "Open the app on your phone and allow "
                       "notifications.")
     else:
-        term.error(r["problem"], r["todo"])
+        term.error(r["problem"], r["next_step"])

@@ -100,21 +100,21 @@ class Term:
         self.out.write(text + "\n")
         self.out.flush()
 
-    def error(self, what: str, todo: Optional[str] = None) -> None:
+    def error(self, what: str, next_step: Optional[str] = None) -> None:
         """A failure in one or two lines on stderr: what failed, what to do."""
         self.clear_live()
         self.out.flush()
         self.err.write(f"{self.sym('fail', err=True)} {what}\n")
-        if todo:
-            self.err.write(f"  {todo}\n")
+        if next_step:
+            self.err.write(f"  {next_step}\n")
         self.err.flush()
 
-    def warn(self, what: str, todo: Optional[str] = None) -> None:
+    def warn(self, what: str, next_step: Optional[str] = None) -> None:
         self.clear_live()
         self.out.flush()
         self.err.write(f"{self.sym('warn', err=True)} {what}\n")
-        if todo:
-            self.err.write(f"  {todo}\n")
+        if next_step:
+            self.err.write(f"  {next_step}\n")
         self.err.flush()
 
     def debug(self, text: str) -> None:

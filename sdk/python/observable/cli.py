@@ -163,7 +163,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         ctx = Context(args, term)
         return HANDLERS[args.command](ctx)
     except Failure as f:
-        term.error(f.what, f.todo)
+        term.error(f.what, f.next_step)
         if args.debug and f.__cause__ is not None:
             traceback.print_exception(type(f.__cause__), f.__cause__, f.__cause__.__traceback__)
         return f.code

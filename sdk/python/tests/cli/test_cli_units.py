@@ -108,6 +108,6 @@ def test_colour_decision(env, tty, colour):
 def test_explain_names_the_failure_and_the_next_step(error, words):
     failure = explain(error, "http://h")
     assert failure.code == EXIT_SERVER
-    text = failure.what + " " + (failure.todo or "")
+    text = failure.what + " " + (failure.next_step or "")
     for word in words:
         assert word in text
