@@ -95,6 +95,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	stopped := false
+	defer func() { // on an early return (the port is taken, say), stop before the store closes
+		if !stopped {
+			in.Drain()
+			in.Close()
+		}
+	}()
 
 	httpServer := &http.Server{
 		Addr:              cfg.Listen,
@@ -138,6 +145,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		log.Warn("shutdown: requests still running were cut", "err", err)
 	}
 	in.Close()
+	stopped = true
 	log.Info("stopped")
 	return nil
 }
