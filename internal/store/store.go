@@ -66,6 +66,10 @@ type Append struct {
 	Duplicates int
 	// Pushes counts the notifications the events queued.
 	Pushes int
+	// Err, set by the store, refuses this request alone (a limit it would
+	// pass, such as the session's job count) while the others of the same
+	// commit are stored; nothing of it was stored.
+	Err error
 }
 
 // EventQuery selects events for ListEvents, newest first.
