@@ -168,6 +168,18 @@ func (s *Server) clientAddr(r *http.Request) string {
 	return addr.String()
 }
 
+// addrKey is the key per-address limits count under: an IPv4 address, or
+// the /64 of an IPv6 one, since one host usually holds a whole /64 and
+// could otherwise take a new address for every request.
+func addrKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is6() {
+		return addr
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
 func (s *Server) trusted(a netip.Addr) bool {
 	for _, p := range s.cfg.TrustProxy {
 		if p.Contains(a) {

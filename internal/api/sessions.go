@@ -23,7 +23,7 @@ type pairingJSON struct {
 }
 
 func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
-	if ok, wait := s.createLimit.allow(s.clientAddr(r), 1, s.now()); !ok {
+	if ok, wait := s.createLimit.allow(addrKey(s.clientAddr(r)), 1, s.now()); !ok {
 		s.deps.Metrics.RateLimited.WithLabelValues("sessions_per_address").Inc()
 		retryAfter(w, wait)
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many new sessions from this address; wait and retry, or reuse the session in ~/.observable-code/config.json")
