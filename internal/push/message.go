@@ -66,6 +66,7 @@ func describe(kind string, ev *domain.StoredEvent, nameRunes, detailRunes int) m
 	if ev.DurationMS != nil {
 		dur = formatDuration(*ev.DurationMS)
 	}
+	status := clean(ev.Status) // a lowercase word by validation; cleaned all the same, as it is shown
 	var title, body string
 	switch {
 	case kind == domain.AlertRecovered:
@@ -81,7 +82,7 @@ func describe(kind string, ev *domain.StoredEvent, nameRunes, detailRunes int) m
 			body += " in " + dur
 		}
 	default:
-		title = name + " " + ev.Status
+		title = name + " " + status
 		body = title
 		if dur != "" {
 			body += " after " + dur
@@ -90,6 +91,9 @@ func describe(kind string, ev *domain.StoredEvent, nameRunes, detailRunes int) m
 	if line := errorLine(ev.Error, detailRunes); line != "" && kind != domain.AlertRecovered {
 		body += " — " + line
 	}
+	// Job and Tag keep the name as it is: they identify the job to the
+	// service worker and are never shown, and cleaned they could make two
+	// jobs one.
 	return message{
 		Title:  title,
 		Body:   body,
@@ -140,15 +144,44 @@ func jobTopic(name string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])[:32]
 }
 
-// clean turns control characters (newlines, tabs, escapes) into spaces: a
-// notification is one or two lines of plain text.
+// clean makes event text fit to show in a notification, which phones draw
+// as plain text with none of the app's isolation (unicode-bidi: isolate):
+//   - line breaks, tabs and other control characters become spaces, since a
+//     notification is one or two lines;
+//   - invisible format characters become U+FFFD: bidirectional overrides,
+//     embeddings, isolates and marks (U+202A–U+202E, U+2066–U+2069, U+200E,
+//     U+200F, U+061C), zero-width spaces and joiners (U+200B–U+200D, U+2060,
+//     U+FEFF), and the rest of Unicode's Cf category and invisible fillers.
+//
+// Made visible rather than dropped: dropped, "deploy\u200b" would read
+// exactly as another job "deploy", and "invoice\u202Efdp.exe" as a job of
+// the attacker's choosing; U+FFFD shows that something was there. It rather
+// than a "<U+202E>" marker because it costs one character of the budget
+// (eight for the marker, whose ASCII could itself pass for part of a name),
+// and it is what invalid UTF-8 already becomes. The price is that emoji
+// joined by U+200D show as their parts with a U+FFFD between them.
 func clean(s string) string {
 	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+		switch {
+		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
 			return ' '
+		case invisible(r):
+			return '\uFFFD'
 		}
 		return r
 	}, strings.ToValidUTF8(s, "\uFFFD"))
+}
+
+// invisible reports whether r is drawn as nothing (or reorders what is
+// around it) while being a character of its own: Unicode's format
+// characters (Cf), which hold every bidirectional and zero-width control,
+// and the fillers that are letters by category but blank on screen.
+func invisible(r rune) bool {
+	switch r {
+	case '\u034F', '\u115F', '\u1160', '\u17B4', '\u17B5', '\u3164', '\uFFA0':
+		return true
+	}
+	return unicode.Is(unicode.Cf, r)
 }
 
 // clip shortens s to at most n runes, marking the cut with an ellipsis.

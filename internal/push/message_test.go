@@ -106,3 +106,55 @@ func TestMessageFitsAndTagsStayDistinct(t *testing.T) {
 		t.Fatalf("tag of a long name: %q", jobTag(wide))
 	}
 }
+
+// Text that would spoof another job in a notification, or break its one or
+// two lines, is shown for what it is.
+func TestCleanShowsInvisibleCharacters(t *testing.T) {
+	const mark = "\uFFFD"
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain text stays", "nightly_sync", "nightly_sync"},
+		{"accents, CJK and emoji stay", "café 夜間 🚀 ❤️", "café 夜間 🚀 ❤️"},
+		{"right-to-left override", "invoice\u202Efdp.exe", "invoice" + mark + "fdp.exe"},
+		{"every embedding and override", "a\u202Ab\u202Bc\u202Cd\u202De", "a" + mark + "b" + mark + "c" + mark + "d" + mark + "e"},
+		{"isolates", "\u2066x\u2067y\u2068z\u2069", mark + "x" + mark + "y" + mark + "z" + mark},
+		{"directional marks", "l\u200Er\u200Fa\u061C", "l" + mark + "r" + mark + "a" + mark},
+		{"zero-width space makes a look-alike", "deploy\u200B", "deploy" + mark},
+		{"zero-width non-joiner and joiner", "a\u200Cb\u200Dc", "a" + mark + "b" + mark + "c"},
+		{"word joiner and byte order mark", "\uFEFFa\u2060b", mark + "a" + mark + "b"},
+		{"other format characters", "soft\u00ADhyphen\U000E0041", "soft" + mark + "hyphen" + mark},
+		{"blank fillers", "x\u3164y\u115F", "x" + mark + "y" + mark},
+		{"C0 and C1 controls become spaces", "a\tb\nc\x1b[0m\u0085d\x7f", "a b c [0m d "},
+		{"line and paragraph separators become spaces", "a\u2028b\u2029c", "a b c"},
+		{"invalid UTF-8 is marked", "a\xffb", "a" + mark + "b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := clean(tt.in); got != tt.want {
+				t.Fatalf("clean(%+q) = %+q, want %+q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// Every shown field goes through clean: the name and the error's type and
+// message; the tag keeps the name as it is, so two jobs stay two.
+func TestMessageMarksSpoofingInEveryShownField(t *testing.T) {
+	ev := &domain.StoredEvent{Seq: 3, Event: domain.Event{Name: "backup\u202E", Status: "failed",
+		Error: &domain.ErrorInfo{Type: "Key\u200BError", Message: "\u2066row 12\u2069"}}}
+	raw, err := buildMessage(domain.AlertFailed, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m message
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Title != "backup\uFFFD failed" || m.Body != "backup\uFFFD failed — Key\uFFFDError: \uFFFDrow 12\uFFFD" {
+		t.Fatalf("title %+q body %+q", m.Title, m.Body)
+	}
+	if m.Tag != "job:backup\u202E" || m.Job != "backup\u202E" {
+		t.Fatalf("tag %+q job %+q: the job's identity must not change", m.Tag, m.Job)
+	}
+}
