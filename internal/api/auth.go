@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -31,6 +32,9 @@ const (
 )
 
 // authenticate finds the caller, answering 401/403 itself when it fails.
+// Secrets are looked up by their SHA-256 hash, never compared as given, so
+// the time a lookup takes can tell a caller at most about a hash, which
+// says nothing of any secret.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, accept credentials) (principal, bool) {
 	token, fromCookie := bearer(r), false
 	if token == "" && accept&deviceToken != 0 {
@@ -43,8 +47,20 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, accept cre
 		writeError(w, http.StatusUnauthorized, "unauthorized", missingCredentials(accept))
 		return principal{}, false
 	}
+	if fromCookie && !secret.IsDeviceToken(token) {
+		// Only pairing sets the cookie, and it only ever holds a device
+		// token. Anything else in it was put there by someone else (a
+		// subdomain, a script, a person pasting a session key): taking it as
+		// a session key would log the browser in with a credential it was
+		// never given, so it is refused and cleared, never looked up.
+		http.SetCookie(w, s.deviceCookie("", -1))
+		w.Header().Set("WWW-Authenticate", `Bearer realm="observable", error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", "the "+DeviceCookie+" cookie holds no device token; pair this browser by scanning a code from `observable pair`, or send the session id as 'Authorization: Bearer <session_id>'")
+		return principal{}, false
+	}
 	if fromCookie && isStateChanging(r.Method) && !s.sameOrigin(r) {
-		writeError(w, http.StatusForbidden, "bad_origin", "this request came from another site's page; open the app at "+s.cfg.PublicURL)
+		writeError(w, http.StatusForbidden, "bad_origin", "this request came from another site's page (the scheme counts: http:// and https:// are two sites); open the app at "+s.cfg.PublicURL+
+			", or, if a proxy or tunnel serves it at another address, give that address to --public-url")
 		return principal{}, false
 	}
 	if secret.IsDeviceToken(token) {
@@ -116,22 +132,68 @@ func isStateChanging(method string) bool {
 	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions
 }
 
-// sameOrigin accepts a request whose Origin is the public URL's or the one
-// the browser used to reach us (Host); a missing Origin is refused, since
-// browsers send it with every state-changing request.
+// sameOrigin accepts a request whose Origin is the public URL's, or the
+// origin the browser used to reach us: the scheme it came over and its Host.
+// The scheme matters: a page on http://host (which anyone on the network
+// can rewrite) is another origin than https://host. A missing Origin is
+// refused, since browsers send it with every state-changing request.
 func (s *Server) sameOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" || origin == "null" {
 		return false
 	}
 	u, err := url.Parse(origin)
-	if err != nil {
+	if err != nil || u.Opaque != "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return false
 	}
-	if pub, err := url.Parse(s.cfg.PublicURL); err == nil && strings.EqualFold(u.Scheme, pub.Scheme) && strings.EqualFold(u.Host, pub.Host) {
-		return true
+	scheme := strings.ToLower(u.Scheme)
+	host := canonicalHost(scheme, u.Host)
+	if pub, err := url.Parse(s.cfg.PublicURL); err == nil && pub.Host != "" {
+		pubScheme := strings.ToLower(pub.Scheme)
+		if host == canonicalHost(pubScheme, pub.Host) {
+			// The public URL says how its host is reached: the same host
+			// over the other scheme is refused even when the connection
+			// itself looks like it (a TLS proxy we were not told to trust).
+			return scheme == pubScheme
+		}
 	}
-	return strings.EqualFold(u.Host, r.Host)
+	reqScheme := s.requestScheme(r)
+	return scheme == reqScheme && host == canonicalHost(reqScheme, r.Host)
+}
+
+// requestScheme is the scheme the browser used: ours (TLS or not), or the
+// one a trusted proxy in front of us says it received (X-Forwarded-Proto;
+// from anyone else the header is ignored). A client may get its own header
+// past a proxy that does not overwrite it, but that client could as well
+// send any Origin: what the check stops is a page in someone else's
+// browser, which cannot set this header on a cross-site request.
+func (s *Server) requestScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	if peer, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && s.trusted(peer.Addr().Unmap()) {
+		// The leftmost value is the client's side of the first proxy.
+		proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+		switch p := strings.ToLower(strings.TrimSpace(proto)); p {
+		case "http", "https":
+			return p
+		}
+	}
+	return "http"
+}
+
+// canonicalHost lowercases a host[:port] and drops the scheme's default
+// port, so that "Example.com:443" and "example.com" compare equal over https.
+func canonicalHost(scheme, hostport string) string {
+	h := strings.ToLower(hostport)
+	if host, port, err := net.SplitHostPort(h); err == nil &&
+		(scheme == "https" && port == "443" || scheme == "http" && port == "80") {
+		h = host
+		if strings.Contains(host, ":") {
+			h = "[" + host + "]"
+		}
+	}
+	return h
 }
 
 // deviceCookie is the phone's credential cookie; maxAge < 0 deletes it.
@@ -156,7 +218,7 @@ func (s *Server) clientAddr(r *http.Request) string {
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		hop, err := parseHop(strings.TrimSpace(hops[i]))
 		if err != nil {
 			break
 		}
@@ -166,6 +228,22 @@ func (s *Server) clientAddr(r *http.Request) string {
 		addr = hop.Unmap()
 	}
 	return addr.String()
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, or an address
+// and port as some proxies write it ("192.0.2.1:443", "[2001:db8::1]:443").
+// Without the second form, every client behind such a proxy would count as
+// the proxy itself and share one limit.
+func parseHop(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, err2 := netip.ParseAddrPort(s)
+		if err2 != nil {
+			return netip.Addr{}, err
+		}
+		a = ap.Addr()
+	}
+	return a, nil
 }
 
 // addrKey is the key per-address limits count under: an IPv4 address, or
