@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/observable-code/observable/internal/config"
+	"github.com/observable-code/observable/internal/fdlimit"
 	"github.com/observable-code/observable/internal/instance"
 	"github.com/observable-code/observable/internal/store/sqlstore"
 )
@@ -29,6 +30,7 @@ import (
 var version = "dev"
 
 func main() {
+	restrictUmask() // before anything is created: the database's files hold events
 	if os.Getenv("GOGC") == "" {
 		// The live heap is small (tens of MB with thousands of streams), so
 		// collecting less often costs little memory and takes most GC
@@ -54,6 +56,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
+	// Every stream holds a socket: the stream caps count on the hard limit.
+	if soft, err := fdlimit.Raise(); err != nil {
+		log.Warn("open-files limit", "soft", soft, "err", err)
+	} else {
+		log.Info("open-files limit", "soft", soft)
+	}
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("observable-server stopped", "err", err)
 		return 1
@@ -72,11 +80,19 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 // openStore opens SQLite or PostgreSQL by the --database setting.
-func openStore(ctx context.Context, cfg config.Config) (*sqlstore.DB, int, error) {
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*sqlstore.DB, int, error) {
 	if cfg.IsPostgres() {
 		db, err := sqlstore.OpenPostgres(ctx, cfg.Database, sqlstore.PostgresOptions{MaxConns: cfg.PostgresMaxConns})
 		// Several transactions at once: PostgreSQL has row locks, not one writer.
 		return db, 4, err
+	}
+	// Before SQLite opens them: it keeps the mode of files it reuses.
+	fixed, err := sqlstore.RestrictFiles(cfg.Database)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, f := range fixed {
+		log.Warn("the database file was readable by other users; it is owner-only (0600) now", "file", f)
 	}
 	db, err := sqlstore.OpenSQLite(ctx, cfg.Database, sqlstore.SQLiteOptions{Synchronous: cfg.SQLiteSync})
 	return db, 1, err
@@ -84,7 +100,7 @@ func openStore(ctx context.Context, cfg config.Config) (*sqlstore.DB, int, error
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	db, writers, err := openStore(openCtx, cfg)
+	db, writers, err := openStore(openCtx, cfg, log)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", redact(cfg.Database), err)
@@ -108,6 +124,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Handler:           in.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Bodies are small; a client that sends one slower than this is broken.
+		// A shutdown does not wait for it: Drain gives bodies still arriving
+		// a second, and Shutdown drops connections still in their headers
+		// after 5 s.
 		ReadTimeout: 30 * time.Second,
 		// No WriteTimeout: streams and long polls set their own deadlines.
 		IdleTimeout:    120 * time.Second,

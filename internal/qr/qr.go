@@ -108,8 +108,19 @@ func SVG(content string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// PNG draws the code as a PNG image about size pixels wide.
+// The sizes PNG draws. Past 1024 pixels a code is no easier to scan, and
+// the drawing's cost grows with the square of the size.
+const (
+	MinPNGSize = 64
+	MaxPNGSize = 1024
+)
+
+// PNG draws the code as a PNG image about size pixels wide, from
+// MinPNGSize to MaxPNGSize.
 func PNG(content string, size int) ([]byte, error) {
+	if size < MinPNGSize || size > MaxPNGSize {
+		return nil, fmt.Errorf("a PNG code is %d to %d pixels wide, not %d", MinPNGSize, MaxPNGSize, size)
+	}
 	if _, err := bitmap(content); err != nil {
 		return nil, err
 	}

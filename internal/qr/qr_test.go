@@ -110,3 +110,19 @@ func TestPNGAndSVG(t *testing.T) {
 		t.Fatalf("svg: %v %.80s", err, svg)
 	}
 }
+
+// TestPNGSizeIsBounded: drawing costs the square of the size, so the
+// sizes are bounded here too, not only by the API.
+func TestPNGSizeIsBounded(t *testing.T) {
+	const url = "http://192.168.1.20:3000/pair/abc"
+	for _, size := range []int{MinPNGSize - 1, MaxPNGSize + 1, 2048} {
+		if _, err := PNG(url, size); err == nil {
+			t.Errorf("PNG(size %d) drew an image; want an error", size)
+		}
+	}
+	for _, size := range []int{MinPNGSize, MaxPNGSize} {
+		if _, err := PNG(url, size); err != nil {
+			t.Errorf("PNG(size %d): %v", size, err)
+		}
+	}
+}

@@ -8,9 +8,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/observable-code/observable/internal/domain"
 	"github.com/observable-code/observable/internal/store"
@@ -48,8 +52,12 @@ type DB struct {
 	read *sql.DB
 
 	queries sync.Map // SQL with ? → the dialect's SQL
-	ingest  *prepared
-	closers []func() error
+	// diskFull is set when a write failed for a full disk, and cleared by
+	// the first write probe of Ping that succeeds: readiness follows it.
+	diskFull atomic.Bool
+	ingest   *prepared
+	maxJobs  atomic.Int64 // a session's most job names, 0: no limit (jobs.go)
+	closers  []func() error
 }
 
 var _ store.Store = (*DB)(nil)
@@ -85,17 +93,55 @@ func (db *DB) wrap(op string, err error) error {
 	if errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrGone) {
 		return err
 	}
+	if isDiskFull(err) {
+		db.diskFull.Store(true)
+		return fmt.Errorf("%s: %w: %w", op, store.ErrDiskFull, err)
+	}
 	if db.d.isUnavailable != nil && db.d.isUnavailable(err) {
 		return fmt.Errorf("%s: %w: %w", op, store.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// Ping checks that the database answers a query.
+// Ping checks that the database answers a query and, while the last write
+// failed for a full disk, that a small write succeeds again.
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
-	return db.wrap("ping", db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one))
+	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return db.wrap("ping", err)
+	}
+	if !db.diskFull.Load() {
+		return nil
+	}
+	// One row, rewritten each time: it needs a page of the journal, as
+	// any real write does, and no more.
+	err := db.inTx(ctx, "ping: write probe", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
+			"readyz_write_probe", strconv.FormatInt(time.Now().UnixMilli(), 10))
+		return err
+	})
+	if err == nil {
+		db.diskFull.Store(false)
+	}
+	return err
 }
+
+// isDiskFull tells errors that mean the disk under the database is full:
+// SQLite's SQLITE_FULL (13, in the low byte of extended codes too) and
+// PostgreSQL's disk_full (SQLSTATE 53100).
+func isDiskFull(err error) bool {
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) && coded.Code()&0xff == sqliteFull {
+		return true
+	}
+	var stated interface{ SQLState() string }
+	if errors.As(err, &stated) && stated.SQLState() == "53100" {
+		return true
+	}
+	return errors.Is(err, syscall.ENOSPC)
+}
+
+const sqliteFull = 13
 
 // Close closes the connections.
 func (db *DB) Close() error {
@@ -160,4 +206,30 @@ func timeOrZero(ms sql.NullInt64) domain.Time {
 		return domain.Time{}
 	}
 	return domain.TimeFromMillis(ms.Int64)
+}
+
+// RestrictFiles makes the SQLite database at path and its -wal, -shm and
+// -journal siblings owner-only, and returns the ones it had to fix. They
+// hold events; a server killed before an earlier version's chmod (or run
+// under a loose umask) may have left them readable by group or others,
+// and SQLite reuses such files with the mode they have. Missing files are
+// skipped: SQLite creates them later, under the process's umask.
+func RestrictFiles(path string) (fixed []string, err error) {
+	for _, name := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		info, statErr := os.Stat(name)
+		if errors.Is(statErr, os.ErrNotExist) {
+			continue
+		}
+		if statErr != nil {
+			return fixed, fmt.Errorf("check the permissions of %s: %w", name, statErr)
+		}
+		if info.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(name, 0o600); err != nil {
+			return fixed, fmt.Errorf("make %s owner-only (it is %v; run chmod 600 on it): %w", name, info.Mode().Perm(), err)
+		}
+		fixed = append(fixed, name)
+	}
+	return fixed, nil
 }

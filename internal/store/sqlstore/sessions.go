@@ -13,10 +13,37 @@ import (
 func (db *DB) CreateSession(ctx context.Context, keyHash []byte, host string, now time.Time) (domain.Session, error) {
 	s := domain.Session{CreatedAt: domain.NewTime(now), Host: host}
 	err := db.inTx(ctx, "create session", func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, db.q(`INSERT INTO sessions (key_hash, host, created_at) VALUES (?, ?, ?) RETURNING id`),
-			keyHash, host, s.CreatedAt.Millis()).Scan(&s.ID)
+		return db.insertSession(ctx, tx, keyHash, &s)
 	})
 	return s, err
+}
+
+// CreateSessionWithPairing stores a session and its first pairing in one
+// transaction, so that a failure (a full disk, say) leaves neither.
+func (db *DB) CreateSessionWithPairing(ctx context.Context, keyHash []byte, host string, now time.Time, p domain.Pairing) (domain.Session, error) {
+	s := domain.Session{CreatedAt: domain.NewTime(now), Host: host}
+	err := db.inTx(ctx, "create session with pairing", func(tx *sql.Tx) error {
+		if err := db.insertSession(ctx, tx, keyHash, &s); err != nil {
+			return err
+		}
+		p.SessionID = s.ID
+		return db.insertPairing(ctx, tx, p)
+	})
+	if err != nil {
+		return domain.Session{}, err
+	}
+	return s, nil
+}
+
+func (db *DB) insertSession(ctx context.Context, tx *sql.Tx, keyHash []byte, s *domain.Session) error {
+	return tx.QueryRowContext(ctx, db.q(`INSERT INTO sessions (key_hash, host, created_at) VALUES (?, ?, ?) RETURNING id`),
+		keyHash, s.Host, s.CreatedAt.Millis()).Scan(&s.ID)
+}
+
+func (db *DB) insertPairing(ctx context.Context, tx *sql.Tx, p domain.Pairing) error {
+	_, err := tx.ExecContext(ctx, db.q(`INSERT INTO pairings (code_hash, session_id, created_at, expires_at, replace_others) VALUES (?, ?, ?, ?, ?)`),
+		p.CodeHash, p.SessionID, p.CreatedAt.Millis(), p.ExpiresAt.Millis(), p.Replace)
+	return err
 }
 
 // SessionByKey finds the session whose key hashes to keyHash.
@@ -71,11 +98,7 @@ func (db *DB) SessionStatus(ctx context.Context, id int64) (domain.SessionStatus
 
 // CreatePairing stores a pairing under the hash of its code.
 func (db *DB) CreatePairing(ctx context.Context, p domain.Pairing) error {
-	return db.inTx(ctx, "create pairing", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO pairings (code_hash, session_id, created_at, expires_at, replace_others) VALUES (?, ?, ?, ?, ?)`),
-			p.CodeHash, p.SessionID, p.CreatedAt.Millis(), p.ExpiresAt.Millis(), p.Replace)
-		return err
-	})
+	return db.inTx(ctx, "create pairing", func(tx *sql.Tx) error { return db.insertPairing(ctx, tx, p) })
 }
 
 // Pairing reads a pairing; reading never consumes it.
@@ -130,7 +153,11 @@ func (db *DB) ClaimPairing(ctx context.Context, codeHash []byte, d domain.Device
 			return err
 		}
 		if db.d.notify != nil {
-			return db.d.notify(ctx, tx, domain.Notice{SessionID: p.SessionID, Kind: domain.NoticePaired})
+			notices := []domain.Notice{{SessionID: p.SessionID, Kind: domain.NoticePaired}}
+			if p.Replace { // the devices deleted above lose their streams
+				notices = append(notices, domain.Notice{SessionID: p.SessionID, Kind: domain.NoticeRevoked})
+			}
+			return db.d.notify(ctx, tx, notices...)
 		}
 		return nil
 	})
