@@ -60,7 +60,11 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	a := &store.Append{SessionID: who.sessionID, Events: events, ReceivedAt: now}
 	if err := s.deps.Committer.Submit(r.Context(), a); err != nil {
-		m.EventsRejected.WithLabelValues("unavailable").Inc()
+		reason := "unavailable"
+		if errors.Is(err, store.ErrTooManyJobs) {
+			reason = "too_many_jobs" // refused alone (Append.Err); the database is fine
+		}
+		m.EventsRejected.WithLabelValues(reason).Inc()
 		s.storeError(w, "store events", err)
 		return
 	}
@@ -86,6 +90,10 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	query := store.EventQuery{Limit: defaultListLimit, Name: q.Get("name"), Status: q.Get("status")}
+	// %00 and %FF decode to bytes PostgreSQL refuses in a query (a 500).
+	if refuseText(w, "invalid_name", "name", query.Name) {
+		return
+	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxListLimit {
@@ -103,7 +111,8 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		query.Before = n
 	}
 	if query.Status != "" && !domain.ValidStatus(query.Status) {
-		writeError(w, http.StatusBadRequest, "invalid_status", "status must be a lowercase word such as failed or completed")
+		writeErrorBody(w, http.StatusBadRequest, apiError{Code: "invalid_status", Field: "status",
+			Message: "status must be a lowercase word such as failed or completed"})
 		return
 	}
 	events, err := s.deps.Store.ListEvents(r.Context(), who.sessionID, query)
@@ -136,4 +145,15 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, e)
+}
+
+// refuseText answers 400 naming field when s holds what no database here
+// stores (NUL, invalid UTF-8), and reports whether it did.
+func refuseText(w http.ResponseWriter, code, field, s string) bool {
+	p := domain.TextProblem(s)
+	if p == "" {
+		return false
+	}
+	writeErrorBody(w, http.StatusBadRequest, apiError{Code: code, Field: field, Message: field + " " + p})
+	return true
 }

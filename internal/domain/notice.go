@@ -1,7 +1,7 @@
 package domain
 
 // Notice tells live listeners that something changed in a session: new
-// events up to Seq, or a device paired. It crosses instances (PostgreSQL
+// events up to Seq, a device paired, or devices were unpaired. It crosses instances (PostgreSQL
 // NOTIFY), so it carries identifiers only, never event data.
 type Notice struct {
 	SessionID int64
@@ -14,6 +14,9 @@ type Notice struct {
 const (
 	NoticeEvents = "events"
 	NoticePaired = "paired"
+	// NoticeRevoked says devices of the session were unpaired: their open
+	// streams must end. Listeners recheck which, so the notice names none.
+	NoticeRevoked = "revoked"
 	// NoticeResync says notices may have been missed (a listener lost its
 	// connection): every listener should recheck what it waits for.
 	NoticeResync = "resync"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -64,8 +65,14 @@ func (e *Event) Validate(index int) error {
 	if e.ID != "" && len(e.ID) > MaxIDLen {
 		return bad("id", fmt.Sprintf("must be at most %d bytes", MaxIDLen))
 	}
+	if p := TextProblem(e.ID); p != "" {
+		return bad("id", p)
+	}
 	if n := utf8.RuneCountInString(e.Name); n == 0 || n > MaxNameLen {
 		return bad("name", fmt.Sprintf("is required and must be 1 to %d characters", MaxNameLen))
+	}
+	if p := TextProblem(e.Name); p != "" {
+		return bad("name", p)
 	}
 	if !ValidStatus(e.Status) {
 		return bad("status", `is required and must be "completed", "failed" or another lowercase word of at most 32 characters matching [a-z][a-z0-9_]*`)
@@ -73,13 +80,79 @@ func (e *Event) Validate(index int) error {
 	if d := e.DurationMS; d != nil && (*d < 0 || math.IsNaN(*d) || math.IsInf(*d, 0)) {
 		return bad("duration_ms", "must be a number of milliseconds, 0 or more")
 	}
-	if e.Error != nil && e.Error.Type == "" {
-		return bad("error.type", "is required when error is given")
+	if e.Error != nil {
+		if e.Error.Type == "" {
+			return bad("error.type", "is required when error is given")
+		}
+		for _, f := range [...]struct{ field, s string }{
+			{"error.type", e.Error.Type}, {"error.message", e.Error.Message}, {"error.traceback", e.Error.Traceback},
+		} {
+			if p := TextProblem(f.s); p != "" {
+				return bad(f.field, p)
+			}
+		}
 	}
 	if len(e.Metadata) > MaxMetadataLen {
 		return bad("metadata", fmt.Sprintf("is %d bytes serialized; the limit is %d (64 KiB)", len(e.Metadata), MaxMetadataLen))
 	}
+	if p := rawTextProblem(e.Metadata); p != "" {
+		return bad("metadata", p)
+	}
+	if p := rawTextProblem(e.Source); p != "" {
+		return bad("source", p)
+	}
 	return nil
+}
+
+// Why a string is refused. Both are strings no database here keeps as
+// sent: PostgreSQL refuses NUL and invalid UTF-8 in text (failing the
+// whole group commit), and SQLite would store bytes that strict JSON
+// parsers reject when they are served back.
+const (
+	reasonNUL  = `must not hold a NUL character (U+0000, "\u0000"), which cannot be stored; remove it or replace it`
+	reasonUTF8 = "must be valid UTF-8, and holds bytes that are not; send text encoded as UTF-8"
+)
+
+// TextProblem says why s cannot be stored, or "" when it can.
+func TextProblem(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		return reasonNUL
+	}
+	if !utf8.ValidString(s) {
+		return reasonUTF8
+	}
+	return ""
+}
+
+// rawTextProblem is TextProblem for JSON kept as sent (metadata, source):
+// its keys and strings at any depth, escaped NULs included.
+func rawTextProblem(raw []byte) string {
+	if bytes.IndexByte(raw, 0) >= 0 || hasEscapedNUL(raw) {
+		return reasonNUL
+	}
+	if !utf8.Valid(raw) {
+		return reasonUTF8
+	}
+	return ""
+}
+
+// hasEscapedNUL reports whether raw JSON holds the escape \u0000. In valid
+// JSON a backslash only starts an escape inside a string, so jumping from
+// one to the next (two bytes each, \\ included) never needs to track
+// where strings begin and end.
+func hasEscapedNUL(raw []byte) bool {
+	for i := 0; i < len(raw); {
+		j := bytes.IndexByte(raw[i:], '\\')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if i+6 <= len(raw) && raw[i+1] == 'u' && string(raw[i+2:i+6]) == "0000" {
+			return true
+		}
+		i += 2
+	}
+	return false
 }
 
 // wireEvent mirrors Event with pointers, so that absent, null and wrongly
@@ -101,8 +174,10 @@ type wireError struct {
 	Traceback *string `json:"traceback"`
 }
 
-type wireBody struct {
-	wireEvent
+// batchBody finds a batch's events. It embeds no struct: the decoder names
+// a wrongly typed field by its Go path, which would put the embedded
+// type's name in front of it ("wireEvent.duration_ms").
+type batchBody struct {
 	Events json.RawMessage `json:"events"`
 }
 
@@ -117,6 +192,14 @@ type fastBody struct {
 // *ValidationError naming the event and field, ErrTooManyEvents, or a
 // *ValidationError with no field for malformed JSON.
 func ParseEvents(body []byte, maxEvents int) ([]Event, bool, error) {
+	// The decoder would quietly turn invalid UTF-8 in strings into U+FFFD
+	// (and keep it raw in metadata): look for it first, in one pass that
+	// costs little beside the decode, and only then say where it is.
+	if !utf8.Valid(body) {
+		if batch, err := findInvalidUTF8(body); err != nil {
+			return nil, batch, err
+		}
+	}
 	// One decode for the usual, valid request; the careful path below
 	// only runs to say precisely what is wrong.
 	var fast fastBody
@@ -140,12 +223,16 @@ func ParseEvents(body []byte, maxEvents int) ([]Event, bool, error) {
 			return events, true, nil
 		}
 	}
-	var top wireBody
+	var top batchBody
 	if err := json.Unmarshal(body, &top); err != nil {
 		return nil, false, describeDecodeError(body, -1, err)
 	}
 	if top.Events == nil {
-		ev, err := top.wireEvent.toEvent(-1)
+		var w wireEvent
+		if err := json.Unmarshal(body, &w); err != nil {
+			return nil, false, describeDecodeError(body, -1, err)
+		}
+		ev, err := w.toEvent(-1)
 		if err != nil {
 			return nil, false, err
 		}
@@ -219,6 +306,75 @@ func (w *wireEvent) toEvent(index int) (Event, error) {
 		return bad("source", err.Error())
 	}
 	return ev, ev.Validate(index)
+}
+
+// rawEvent holds an event's fields as sent, to find the one with invalid
+// UTF-8 (decoded into strings, it would be gone).
+type rawEvent struct {
+	ID        json.RawMessage `json:"id"`
+	Name      json.RawMessage `json:"name"`
+	Status    json.RawMessage `json:"status"`
+	Timestamp json.RawMessage `json:"timestamp"`
+	Error     json.RawMessage `json:"error"`
+	Metadata  json.RawMessage `json:"metadata"`
+	Source    json.RawMessage `json:"source"`
+}
+
+type rawError struct {
+	Type      json.RawMessage `json:"type"`
+	Message   json.RawMessage `json:"message"`
+	Traceback json.RawMessage `json:"traceback"`
+}
+
+// findInvalidUTF8 names the field of a body that holds invalid UTF-8. It
+// returns nil when the body is not JSON of the right shape (the decode
+// that follows says what is wrong) or when the bytes are only in fields
+// nobody reads, which are dropped.
+func findInvalidUTF8(body []byte) (bool, error) {
+	var top batchBody
+	if json.Unmarshal(body, &top) != nil {
+		return false, nil
+	}
+	if top.Events == nil {
+		return false, rawEventUTF8(body, -1)
+	}
+	var raws []json.RawMessage
+	if json.Unmarshal(top.Events, &raws) != nil {
+		return true, nil
+	}
+	for i, raw := range raws {
+		if err := rawEventUTF8(raw, i); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+func rawEventUTF8(raw []byte, index int) error {
+	if utf8.Valid(raw) {
+		return nil
+	}
+	var ev rawEvent
+	if json.Unmarshal(raw, &ev) != nil {
+		return nil
+	}
+	var er rawError
+	if !utf8.Valid(ev.Error) {
+		_ = json.Unmarshal(ev.Error, &er)
+	}
+	for _, f := range [...]struct {
+		field string
+		raw   []byte
+	}{
+		{"id", ev.ID}, {"name", ev.Name}, {"status", ev.Status}, {"timestamp", ev.Timestamp},
+		{"error.type", er.Type}, {"error.message", er.Message}, {"error.traceback", er.Traceback},
+		{"metadata", ev.Metadata}, {"source", ev.Source},
+	} {
+		if !utf8.Valid(f.raw) {
+			return &ValidationError{Index: index, Field: f.field, Reason: reasonUTF8}
+		}
+	}
+	return nil
 }
 
 // compactObject returns raw without insignificant whitespace, or nil for an

@@ -94,6 +94,10 @@ func FuzzParseEvents(f *testing.F) {
 		`{"name":"a","status":"completed","timestamp":"2026-13-45T99:00:00Z"}`,
 		`{"name":"a","status":"completed","duration_ms":1e400}`,
 		`{"name":"\ud800","status":"completed"}`,
+		`{"name":"a\u0000","status":"completed"}`,
+		`{"name":"a","status":"completed","metadata":{"k\u0000":"\\u0000"}}`,
+		"{\"name\":\"a\",\"status\":\"completed\",\"source\":{\"k\":\"\xff\"}}",
+		"{\"events\":[{\"name\":\"\xc3\",\"status\":\"completed\"}]}",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -120,9 +124,28 @@ func FuzzParseEvents(f *testing.F) {
 			if !utf8.ValidString(e.Name) || !ValidStatus(e.Status) {
 				t.Fatalf("accepted name %q status %q", e.Name, e.Status)
 			}
+			strs := []string{e.ID, e.Name, e.Status}
+			if e.Error != nil {
+				strs = append(strs, e.Error.Type, e.Error.Message, e.Error.Traceback)
+			}
 			for _, raw := range [][]byte{e.Metadata, e.Source} {
 				if raw != nil && (!json.Valid(raw) || raw[0] != '{') {
 					t.Fatalf("accepted a non-object: %s", raw)
+				}
+				if !utf8.Valid(raw) {
+					t.Fatalf("accepted invalid UTF-8: %q", raw)
+				}
+				var v any
+				if raw != nil {
+					if err := json.Unmarshal(raw, &v); err != nil {
+						t.Fatal(err)
+					}
+				}
+				strs = validFuzzStrings(v, strs)
+			}
+			for _, s := range strs {
+				if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+					t.Fatalf("accepted a string no database stores: %q", s)
 				}
 			}
 		}
@@ -142,4 +165,167 @@ func FuzzParseEvents(f *testing.F) {
 			}
 		}
 	})
+}
+
+// validBenchBodies are the requests the SDK sends: one event, and a full
+// batch of 500 with a little metadata and non-ASCII text.
+func validBenchBodies() map[string][]byte {
+	one := `{"id":"0f8fad5b-d9cb-469f-a165-70867728950e","name":"nightly_sync","status":"failed","duration_ms":3210.5,` +
+		`"timestamp":"2026-03-01T10:00:00.123Z","error":{"type":"KeyError","message":"'customer_id' caf\u00e9 é","traceback":"Traceback (most recent call last):\n  File \"x.py\", line 1"},` +
+		`"metadata":{"rows":1200,"region":"eu-west-1","tags":["a","b"],"nested":{"k":"v é"}},"source":{"host":"build-1","pid":4242,"argv":["python","x.py"]}}`
+	var batch strings.Builder
+	batch.WriteString(`{"events":[`)
+	for i := 0; i < 500; i++ {
+		if i > 0 {
+			batch.WriteByte(',')
+		}
+		batch.WriteString(one)
+	}
+	batch.WriteString(`]}`)
+	return map[string][]byte{"single": []byte(one), "batch500": []byte(batch.String())}
+}
+
+func BenchmarkParseEvents(b *testing.B) {
+	for name, body := range validBenchBodies() {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, _, err := ParseEvents(body, 500); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestParseEventsRefusesUnstorableText covers every string of an event,
+// in a single event and in a batch, with NUL escaped (the only way JSON
+// carries it) and invalid UTF-8 as raw bytes, at any depth of metadata
+// and source, keys included.
+func TestParseEventsRefusesUnstorableText(t *testing.T) {
+	const nul, bad = `\u0000`, "\xff"
+	cases := []struct {
+		field, event string
+	}{
+		{"id", `{"id":"a` + nul + `","name":"j","status":"completed"}`},
+		{"id", `{"id":"a` + bad + `","name":"j","status":"completed"}`},
+		{"name", `{"name":"j` + nul + `","status":"completed"}`},
+		{"name", `{"name":"j` + bad + `","status":"completed"}`},
+		{"name", `{"NAME":"j` + bad + `","status":"completed"}`},
+		{"status", `{"name":"j","status":"failed` + nul + `"}`},
+		{"status", `{"name":"j","status":"failed` + bad + `"}`},
+		{"timestamp", `{"name":"j","status":"completed","timestamp":"2026` + bad + `"}`},
+		{"error.type", `{"name":"j","status":"failed","error":{"type":"E` + nul + `","message":""}}`},
+		{"error.type", `{"name":"j","status":"failed","error":{"type":"E` + bad + `","message":""}}`},
+		{"error.message", `{"name":"j","status":"failed","error":{"type":"E","message":"m` + nul + `"}}`},
+		{"error.message", `{"name":"j","status":"failed","error":{"type":"E","message":"m` + bad + `"}}`},
+		{"error.traceback", `{"name":"j","status":"failed","error":{"type":"E","message":"","traceback":"t` + nul + `"}}`},
+		{"error.traceback", `{"name":"j","status":"failed","error":{"type":"E","message":"","traceback":"t` + bad + `"}}`},
+		{"metadata", `{"name":"j","status":"completed","metadata":{"k":"v` + nul + `"}}`},
+		{"metadata", `{"name":"j","status":"completed","metadata":{"k":"v` + bad + `"}}`},
+		{"metadata", `{"name":"j","status":"completed","metadata":{"k` + nul + `":1}}`},
+		{"metadata", `{"name":"j","status":"completed","metadata":{"k` + bad + `":1}}`},
+		{"metadata", `{"name":"j","status":"completed","metadata":{"a":[1,{"b":{"c":["x` + nul + `"]}}]}}`},
+		{"metadata", `{"name":"j","status":"completed","metadata":{"a":[1,{"b":{"c":["x` + bad + `"]}}]}}`},
+		{"metadata", `{"name":"j","status":"completed","metadata": { "a" : "\\` + nul + `" } }`},
+		{"source", `{"name":"j","status":"completed","source":{"host":"h` + nul + `"}}`},
+		{"source", `{"name":"j","status":"completed","source":{"env":{"PATH":"/bin` + bad + `"}}}`},
+		{"source", `{"name":"j","status":"completed","source":{"argv":["x` + bad + `"]}}`},
+	}
+	for _, tc := range cases {
+		for _, batch := range []bool{false, true} {
+			body, wantIndex := tc.event, -1
+			if batch {
+				body, wantIndex = `{"events":[{"name":"ok","status":"completed"},`+tc.event+`]}`, 1
+			}
+			events, _, err := ParseEvents([]byte(body), 500)
+			var ve *ValidationError
+			if !errors.As(err, &ve) || ve.Field != tc.field || ve.Index != wantIndex {
+				t.Errorf("%q: got %v (%+v, %d events), want a ValidationError for events[%d].%s", body, err, ve, len(events), wantIndex, tc.field)
+				continue
+			}
+			// A status is a lowercase ASCII word: its own rule says so.
+			if tc.field != "status" && !strings.Contains(ve.Reason, "NUL") && !strings.Contains(ve.Reason, "UTF-8") {
+				t.Errorf("%q: reason %q does not say what is wrong", body, ve.Reason)
+			}
+		}
+	}
+}
+
+// TestParseEventsKeepsStorableText: escapes that only look like a NUL,
+// other control characters, and non-ASCII text in every form are kept.
+func TestParseEventsKeepsStorableText(t *testing.T) {
+	for _, body := range []string{
+		`{"name":"caf\u00e9 é \ufffd","status":"completed","metadata":{"p":"C:\\u0000\\x","q":"\u0001","é":"\u00e9"}}`,
+		`{"name":"j","status":"failed","error":{"type":"E","message":"a\\u0000b"},"source":{"s":"\\\\u0000"}}`,
+		`{"events":[{"name":"j","status":"completed","metadata":{"k":"\u0100\u0010\u00100"}}]}`,
+		`{"name":"j","status":"completed","unknown":"` + "\xff" + `"}`,
+	} {
+		events, _, err := ParseEvents([]byte(body), 500)
+		if err != nil || len(events) != 1 {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+}
+
+// TestDecodeErrorsNameTheJSONField: the field is the one the client
+// wrote, not a Go path ("wireEvent.duration_ms").
+func TestDecodeErrorsNameTheJSONField(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"name":"j","status":"completed","duration_ms":"slow"}`:                      "duration_ms",
+		`{"events":[{"name":"j","status":"completed","duration_ms":"slow"}]}`:         "duration_ms",
+		`{"name":5,"status":"completed"}`:                                             "name",
+		`{"name":"j","status":"failed","error":{"type":1,"message":""}}`:              "error.type",
+		`{"events":[{"name":"j","status":"failed","error":{"type":1,"message":""}}]}`: "error.type",
+		`{"name":"j","status":"failed","error":"boom"}`:                               "error",
+	} {
+		_, _, err := ParseEvents([]byte(body), 500)
+		var ve *ValidationError
+		if !errors.As(err, &ve) || ve.Field != want {
+			t.Errorf("%s: got %v (%+v), want field %q", body, err, ve, want)
+		}
+	}
+}
+
+// validFuzzStrings appends every key and string of a decoded JSON value.
+func validFuzzStrings(v any, out []string) []string {
+	switch v := v.(type) {
+	case string:
+		out = append(out, v)
+	case []any:
+		for _, x := range v {
+			out = validFuzzStrings(x, out)
+		}
+	case map[string]any:
+		for k, x := range v {
+			out = validFuzzStrings(x, append(out, k))
+		}
+	}
+	return out
+}
+
+// BenchmarkTextChecks is what the NUL and UTF-8 checks add to
+// BenchmarkParseEvents: the pass over the body and the per-event checks.
+func BenchmarkTextChecks(b *testing.B) {
+	for name, body := range validBenchBodies() {
+		events, _, err := ParseEvents(body, 500)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if !utf8.Valid(body) {
+					b.Fatal("invalid")
+				}
+				for i := range events {
+					e := &events[i]
+					if TextProblem(e.ID)+TextProblem(e.Name)+TextProblem(e.Error.Type)+TextProblem(e.Error.Message)+
+						TextProblem(e.Error.Traceback)+rawTextProblem(e.Metadata)+rawTextProblem(e.Source) != "" {
+						b.Fatal("refused")
+					}
+				}
+			}
+		})
+	}
 }

@@ -75,7 +75,9 @@ func New(st store.Events, opts Options) *Committer {
 }
 
 // Submit stores a's events durably and fills its results. It returns once
-// they are committed, or with the commit's error (nothing stored).
+// they are committed, or with the error that refused them (nothing
+// stored): the store's Append.Err for this request alone, or the error of
+// the transaction that held it alone (or of an outage).
 func (c *Committer) Submit(ctx context.Context, a *store.Append) error {
 	req := &request{a: a, done: make(chan error, 1)}
 	c.mu.RLock()
@@ -160,7 +162,43 @@ func (c *Committer) run() {
 	}
 }
 
+// commit writes a group and answers its requests. A group that fails for
+// a reason other than an outage is split in two and each half retried, so
+// that one request the database refuses (a string it cannot store, a
+// constraint) fails alone and the others of its group are stored: about
+// 2·log2(n) transactions for one bad request among n, and only on failure.
 func (c *Committer) commit(batch []*request, appends []*store.Append, events int) {
+	err := c.write(appends, events)
+	if err != nil && len(batch) > 1 && !outage(err) {
+		half := len(batch) / 2
+		c.commit(batch[:half], appends[:half], countEvents(appends[:half]))
+		c.commit(batch[half:], appends[half:], countEvents(appends[half:]))
+		return
+	}
+	if err == nil && c.opts.Published != nil {
+		stored := appends
+		for _, a := range appends {
+			if a.Err != nil {
+				stored = storedOnly(appends)
+				break
+			}
+		}
+		c.opts.Published(stored)
+	}
+	for _, r := range batch {
+		if err != nil {
+			r.done <- err
+		} else {
+			r.done <- r.a.Err
+		}
+	}
+}
+
+// write runs one transaction for appends.
+func (c *Committer) write(appends []*store.Append, events int) error {
+	for _, a := range appends {
+		a.Err = nil // from an earlier try of a group that failed
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
 	start := time.Now()
 	err := c.st.AppendEvents(ctx, appends)
@@ -168,10 +206,33 @@ func (c *Committer) commit(batch []*request, appends []*store.Append, events int
 	if c.opts.Committed != nil {
 		c.opts.Committed(events, time.Since(start), err)
 	}
-	if err == nil && c.opts.Published != nil {
-		c.opts.Published(appends)
+	return err
+}
+
+// outage reports whether err means the database cannot be written at all
+// now (down, too slow, its disk full): every request fails with it, and
+// retrying parts of the group would only fail again, or wait for more
+// timeouts.
+func outage(err error) bool {
+	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrDiskFull)
+}
+
+func countEvents(appends []*store.Append) int {
+	n := 0
+	for _, a := range appends {
+		n += len(a.Events)
 	}
-	for _, r := range batch {
-		r.done <- err
+	return n
+}
+
+// storedOnly leaves out the appends the store refused (Append.Err): they
+// have nothing to publish.
+func storedOnly(appends []*store.Append) []*store.Append {
+	out := make([]*store.Append, 0, len(appends))
+	for _, a := range appends {
+		if a.Err == nil {
+			out = append(out, a)
+		}
 	}
+	return out
 }
