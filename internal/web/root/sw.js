@@ -89,7 +89,7 @@ function appURL(url, seq) {
 // Every push shows a notification: browsers revoke subscriptions that
 // receive pushes without one.
 self.addEventListener('push', (event) => {
-  let data = {};
+  let data;
   try {
     data = event.data ? event.data.json() : {};
   } catch {

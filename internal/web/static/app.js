@@ -3,8 +3,9 @@
 import {api, bus, forgetDevice, loadDevice} from './api.js';
 import {h} from './dom.js';
 import {feedView, loadTimeline, resetTimeline} from './feed.js';
-import {relTime} from './format.js';
+import {relTime, visible} from './format.js';
 import {jobsView, jobView} from './jobs.js';
+import {mount} from './lifecycle.js';
 import {onLiveState, startLive, stopLive} from './live.js';
 import {renewPush} from './push.js';
 import {runView} from './run.js';
@@ -20,15 +21,15 @@ const ROUTES = [
 ];
 const isAppPath = (p) => ROUTES.some(([re]) => re.test(p));
 
-let cleanup = null;
-let controller = null;
+// Every screen is mounted through lifecycle.js; unmounting the current one
+// ends its fetches, listeners, timers and subscriptions.
+let unmount = () => {};
 let paired = false;
 
 function render({focus = false} = {}) {
   if (!paired) return;
-  if (controller) controller.abort();
-  if (typeof cleanup === 'function') cleanup();
-  controller = new AbortController();
+  unmount();
+  unmount = () => {};
   const path = location.pathname;
   const [re, tab, title, fn] = ROUTES.find(([r]) => r.test(path)) || [];
   for (const a of document.querySelectorAll('#tabs a')) {
@@ -48,8 +49,8 @@ function render({focus = false} = {}) {
     } catch {
       // A malformed escape: show the name as it is written.
     }
-    document.title = `${title || arg} · Observable Code`;
-    cleanup = fn(view, {arg, params: new URLSearchParams(location.search), navigate, signal: controller.signal});
+    document.title = `${title || visible(arg)} · Observable Code`;
+    unmount = mount(fn, view, {arg, params: new URLSearchParams(location.search), navigate});
   }
   // A new screen takes focus at its heading, so screen readers announce it
   // and keyboard users start at the top; Back returns to where the reader was.
@@ -109,9 +110,8 @@ function notPaired() {
   stopLive();
   forgetDevice();
   resetTimeline();
-  if (controller) controller.abort();
-  if (typeof cleanup === 'function') cleanup();
-  cleanup = null;
+  unmount();
+  unmount = () => {};
   if ('caches' in window) caches.delete('api').catch(() => {});
   document.body.classList.add('unpaired');
   document.title = 'Pair this phone · Observable Code';

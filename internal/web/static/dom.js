@@ -1,6 +1,8 @@
 // Builds elements from data. Strings only ever become text nodes, attribute
 // values or textContent: event data never reaches an HTML parser (and the
 // page's Trusted Types policy makes the browser refuse innerHTML anyway).
+import {visible} from './format.js';
+
 const SVG = 'http://www.w3.org/2000/svg';
 // Properties set as DOM properties rather than attributes.
 const PROPS = new Set(['value', 'checked', 'disabled', 'hidden', 'open', 'selected', 'defaultValue']);
@@ -9,10 +11,19 @@ function setProps(el, props) {
   for (const [k, v] of Object.entries(props || {})) {
     if (v == null || v === false) continue;
     if (k === 'text') el.textContent = String(v);
+    else if (k === 'data') continue;
     else if (k === 'class') el.setAttribute('class', v);
     else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
     else if (PROPS.has(k)) el[k] = v;
     else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  // Text that came from event data (names, errors, hosts, metadata): its
+  // invisible controls shown, its direction its own, and isolated so it
+  // cannot reorder the text around it (CSS .ud: unicode-bidi: isolate).
+  if (props && props.data != null) {
+    el.textContent = visible(props.data);
+    el.dir = 'auto';
+    el.classList.add('ud');
   }
 }
 

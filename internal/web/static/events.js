@@ -15,7 +15,7 @@ export function timeEl(iso) {
 export function errorLine(err) {
   if (!err) return null;
   const msg = firstLine(err.message);
-  return h('p', {class: 'ev-error'}, h('b', {text: err.type || 'Error'}), msg ? `: ${msg}` : '');
+  return h('p', {class: 'ev-error'}, h('b', {data: err.type || 'Error'}), msg ? [': ', h('span', {data: msg})] : '');
 }
 
 export function eventItem(ev, {fresh = false, jobLink = true} = {}) {
@@ -27,7 +27,7 @@ export function eventItem(ev, {fresh = false, jobLink = true} = {}) {
   const more = h('div', {class: 'ev-more'});
   const details = h('details', null,
     h('summary', null, statusBadge(ev.status), h('div', {class: 'ev-main'},
-      h('p', {class: 'ev-name', text: ev.name}),
+      h('p', {class: 'ev-name', data: ev.name}),
       h('p', {class: 'ev-meta'}, meta),
       errorLine(ev.error))),
     more);
@@ -58,14 +58,16 @@ function eventDetails(ev, jobLink) {
   ];
 }
 
+/** A list of facts; keys and values may be event data, so both are shown as data. */
 export function kv(rows, cls = 'kv') {
-  return h('dl', {class: cls}, rows.map(([k, v]) => [h('dt', {text: k}), h('dd', {text: v})]));
+  return h('dl', {class: cls}, rows.map(([k, v]) => [h('dt', {data: k}), h('dd', {data: v})]));
 }
 
 /**
  * A "Load older" button at the end of a list that presses itself when it
  * scrolls into view. load() fetches the next page and says whether there
- * are more.
+ * are more: true, false, or why it stops (a sentence shown at the end).
+ * Returns the function that stops it.
  */
 export function pager(footer, load, hasMore) {
   const button = h('button', {class: 'button block', type: 'button', text: 'Load older events'});
@@ -85,9 +87,10 @@ export function pager(footer, load, hasMore) {
     show();
     let loaded = false;
     try {
-      done = !(await load());
+      const answer = await load();
+      done = answer !== true;
       loaded = true;
-      if (done) note.textContent = 'That is the first event kept.';
+      if (done) note.textContent = typeof answer === 'string' ? answer : 'That is the first event kept.';
     } catch (e) {
       note.textContent = e.message;
     } finally {

@@ -50,6 +50,18 @@ export function statusInfo(status) {
 
 export const firstLine = (text) => String(text ?? '').split('\n', 1)[0];
 
+// Characters that reorder or hide text: bidirectional embeddings, overrides
+// and isolates, zero-width spaces and joiners, direction marks, the word
+// joiner and the byte-order mark. In event data they make one job look like
+// another, or text say what it does not ("sync \u202Edeliaf" shows as
+// "sync failed"), so the app shows each as a marker instead of obeying it.
+const INVISIBLE = /[\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]/g;
+
+/** text with every invisible control shown as a marker such as ⟨U+202E⟩. */
+export function visible(text) {
+  return String(text ?? '').replace(INVISIBLE, (c) => `⟨U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}⟩`);
+}
+
 /** A metadata value as text: strings as they are, the rest as JSON. */
 export function valueText(v) {
   return typeof v === 'string' ? v : JSON.stringify(v, null, 1);

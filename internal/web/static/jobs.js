@@ -4,8 +4,10 @@ import {api, currentDevice, updateDevice} from './api.js';
 import {announce, fill, h, icon} from './dom.js';
 import {durationChart, MAX_BARS} from './chart.js';
 import {errorLine, eventItem, pager, statusBadge, timeEl} from './events.js';
-import {duration, percent, statusInfo, whenOf} from './format.js';
+import {duration, percent, statusInfo, visible, whenOf} from './format.js';
+import {throttle} from './lifecycle.js';
 import {onLiveEvent} from './live.js';
+import {Timeline} from './timeline.js';
 
 const jobURL = (name) => `/jobs/${encodeURIComponent(name)}`;
 const successRate = (j) => percent(j.runs - j.failures, j.runs);
@@ -18,15 +20,28 @@ function order(a, b) {
   return Date.parse(whenOf(b.last)) - Date.parse(whenOf(a.last));
 }
 
-// Reloads at most once per `ms` while live events pour in.
-function throttled(fn, ms) {
-  let timer = 0;
-  return () => {
-    if (!timer) timer = setTimeout(() => { timer = 0; fn(); }, ms);
-  };
+/**
+ * One job: GET /api/v1/jobs/{name} (contract v1.1) where the server has it,
+ * else found in the list. Either way `last` is read for its status, time and
+ * error only: list entries may come without metadata.
+ */
+async function loadJob(name) {
+  try {
+    const job = await api(`/api/v1/jobs/${encodeURIComponent(name)}`);
+    if (job && job.name === name && job.last) {
+      // The page reads its runs itself, page by page.
+      delete job.recent;
+      return job;
+    }
+  } catch (e) {
+    if (e.status === 401) throw e;
+  }
+  const {jobs} = await api('/api/v1/jobs');
+  return jobs.find((j) => j.name === name) || null;
 }
 
-export function jobsView(root, {signal}) {
+export function jobsView(root, scope) {
+  const {signal} = scope;
   const summary = h('p', {class: 'summary', role: 'status'});
   const list = h('ul', {class: 'jobs', 'aria-label': 'Jobs'});
   root.replaceChildren(h('h1', {tabindex: '-1', text: 'Jobs'}), summary, list);
@@ -48,7 +63,8 @@ export function jobsView(root, {signal}) {
     }
   }
   load();
-  return onLiveEvent(throttled(load, 1000));
+  // Reloads at most once a second while live events pour in.
+  scope.subscribe(onLiveEvent, throttle(scope, load, 1000));
 }
 
 function jobRow(j) {
@@ -57,31 +73,34 @@ function jobRow(j) {
   return h('li', {class: 'job'}, h('a', {href: jobURL(j.name)},
     statusBadge(j.last.status),
     h('div', null,
-      h('p', {class: 'job-name', text: j.name}),
+      h('p', {class: 'job-name', data: j.name}),
       h('p', {class: 'job-stats'}, h('span', {class: `st-word ${st.cls}`, text: st.label}), ' ', timeEl(whenOf(j.last))),
       h('p', {class: 'job-stats', text: `${j.runs} ${j.runs === 1 ? 'run' : 'runs'} · ${successRate(j)} ok${typical}`})),
     icon('chevron', 'chev')));
 }
 
-export function jobView(root, {arg: name, signal, navigate}) {
-  const head = h('div', {class: 'run-head'}, h('h1', {tabindex: '-1', text: name}));
+export function jobView(root, scope) {
+  const {arg: name, signal, navigate} = scope;
+  const head = h('div', {class: 'run-head'}, h('h1', {tabindex: '-1', data: name}));
   const stats = h('dl', {class: 'stats'});
   const lastError = h('div', {class: 'last-error'});
   const chartBox = h('section', {class: 'chart-box', 'aria-labelledby': 'chart-h'},
     h('h2', {id: 'chart-h', text: 'Recent durations'}), h('p', {class: 'muted', text: 'Loading…'}));
   const notify = h('div', {class: 'set'});
-  const list = h('ol', {class: 'events', 'aria-label': `Runs of ${name}, newest first`});
+  const list = h('ol', {class: 'events', 'aria-label': `Runs of ${visible(name)}, newest first`});
   const footer = h('div');
   root.replaceChildren(
     h('a', {class: 'back', href: '/jobs'}, icon('back'), 'Jobs'),
     head, stats, lastError, chartBox, notify, h('h2', {text: 'Runs'}), list, footer);
 
-  const runs = [];
-  let next = null;
+  // The chart draws the newest MAX_BARS; the list holds at most runs.cap.
+  const runs = new Timeline();
   let job = null;
-  let stopPager = () => {};
+  const trim = () => {
+    while (list.childElementCount > runs.cap) list.lastElementChild.remove();
+  };
   const redrawChart = () => {
-    chartBox.replaceChildren(chartBox.firstChild, durationChart(runs, {
+    chartBox.replaceChildren(chartBox.firstChild, durationChart(runs.newest(MAX_BARS), {
       p50: job && job.p50_ms, onPick: (seq) => navigate(`/runs/${seq}`),
     }));
   };
@@ -100,34 +119,28 @@ export function jobView(root, {arg: name, signal, navigate}) {
     ].map(([k, v]) => h('div', null, h('dt', {text: k}), h('dd', null, v))));
     lastError.replaceChildren(job.last.error ? h('p', {class: 'muted', text: 'Last error'}) : '', errorLine(job.last.error) || '');
   };
-  async function loadJob() {
-    const {jobs} = await api('/api/v1/jobs');
-    job = jobs.find((j) => j.name === name) || null;
-  }
-
   (async () => {
     try {
-      const [page] = await Promise.all([
-        api(`/api/v1/events?name=${encodeURIComponent(name)}&limit=${MAX_BARS}`), loadJob()]);
+      const [page, found] = await Promise.all([
+        api(`/api/v1/events?name=${encodeURIComponent(name)}&limit=${MAX_BARS}`), loadJob(name)]);
       if (signal.aborted) return;
-      runs.push(...page.events);
-      next = page.next_before;
-      if (!job && !runs.length) {
+      job = found;
+      const first = runs.addOlder(page.events, page.next_before);
+      if (!job && !runs.size) {
         fill(root, h('a', {class: 'back', href: '/jobs'}, icon('back'), 'Jobs'),
-          h('h1', {tabindex: '-1', text: name}), h('p', {class: 'empty', text: 'No runs of this job are kept: it never ran, or its runs are older than the retention period.'}));
+          h('h1', {tabindex: '-1', data: name}), h('p', {class: 'empty', text: 'No runs of this job are kept: it never ran, or its runs are older than the retention period.'}));
         return;
       }
       fillStats();
       redrawChart();
-      list.append(...runs.map((ev) => eventItem(ev, {jobLink: false})));
-      stopPager = pager(footer, async () => {
-        const more = await api(`/api/v1/events?name=${encodeURIComponent(name)}&limit=50&before=${next}`);
+      list.append(...first.map((ev) => eventItem(ev, {jobLink: false})));
+      scope.onCleanup(pager(footer, async () => {
+        if (runs.full) return `This page keeps the newest ${runs.cap} runs; the feed's job filter shows older ones.`;
+        const more = await api(`/api/v1/events?name=${encodeURIComponent(name)}&limit=50&before=${runs.next}`);
         if (signal.aborted) return false;
-        runs.push(...more.events);
-        next = more.next_before;
-        list.append(...more.events.map((ev) => eventItem(ev, {jobLink: false})));
-        return next != null;
-      }, next != null);
+        list.append(...runs.addOlder(more.events, more.next_before).map((ev) => eventItem(ev, {jobLink: false})));
+        return runs.next != null;
+      }, runs.next != null));
     } catch (e) {
       if (!signal.aborted) chartBox.replaceChildren(h('p', {class: 'callout callout-warn', role: 'alert', text: e.message}));
     } finally {
@@ -136,19 +149,20 @@ export function jobView(root, {arg: name, signal, navigate}) {
   })();
   muteSwitch(notify, name);
 
-  const refreshStats = throttled(() => loadJob().then(() => { if (!signal.aborted) { fillStats(); redrawChart(); } }, () => {}), 1000);
-  const unsubscribe = onLiveEvent((ev) => {
-    if (ev.name !== name || runs.some((r) => r.seq === ev.seq)) return;
-    runs.unshift(ev);
+  const refreshStats = throttle(scope, () => loadJob(name).then((found) => {
+    if (signal.aborted) return;
+    job = found;
+    fillStats();
+    redrawChart();
+  }, () => {}), 1000);
+  scope.subscribe(onLiveEvent, (ev) => {
+    if (ev.name !== name || !runs.addNewest(ev)) return;
     list.prepend(eventItem(ev, {fresh: true, jobLink: false}));
+    trim();
     redrawChart();
     refreshStats();
-    announce(`New run of ${name}: ${statusInfo(ev.status).label}`);
+    announce(`New run of ${visible(name)}: ${statusInfo(ev.status).label}`);
   });
-  return () => {
-    unsubscribe();
-    stopPager();
-  };
 }
 
 // Notifications for this job, the per-job side of the muted list in Settings.

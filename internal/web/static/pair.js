@@ -1,5 +1,8 @@
 // The pairing page: one tap claims the code with this phone's name, then
 // opens the app. The code is in the page's own address.
+import {api} from './api.js';
+import {visible} from './format.js';
+
 const form = document.getElementById('pair-form');
 const input = document.getElementById('device-name');
 const button = document.getElementById('pair-button');
@@ -23,6 +26,10 @@ for (const t of document.querySelectorAll('time[data-local]')) {
   }
 }
 
+// What the session's creator named (its host) may hide controls that make
+// it read as another computer: show them, as the app does.
+for (const el of document.querySelectorAll('[data-user]')) el.textContent = visible(el.textContent);
+
 if (form) {
   input.value = guessName();
   form.addEventListener('submit', async (e) => {
@@ -33,27 +40,12 @@ if (form) {
     status.classList.remove('error');
     status.textContent = '';
     try {
-      const res = await fetch(`/api/v1/pairings/${encodeURIComponent(code)}/claim`, {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: {'Content-Type': 'application/json'},
-        body: JSON.stringify({name: input.value.trim()}),
-      });
-      if (res.ok) {
-        status.textContent = 'Paired. Opening the app…';
-        location.replace('/');
-        return;
-      }
-      let message = `The server answered ${res.status}.`;
-      try {
-        message = (await res.json()).error.message || message;
-      } catch {
-        // Keep the status line.
-      }
-      throw new Error(message);
+      await api(`/api/v1/pairings/${encodeURIComponent(code)}/claim`, {method: 'POST', body: {name: input.value.trim()}});
+      status.textContent = 'Paired. Opening the app…';
+      location.replace('/');
     } catch (err) {
       status.classList.add('error');
-      status.textContent = err instanceof TypeError
+      status.textContent = err.status === 0
         ? 'Cannot reach the server. Check that this phone is on the same network as it, then try again.'
         : err.message;
       button.disabled = false;

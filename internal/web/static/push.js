@@ -70,7 +70,7 @@ export async function enablePush() {
     localStorage.removeItem(WANT);
     throw new Error(e.name === 'AbortError' || e.name === 'NotAllowedError'
       ? 'The browser\'s push service refused the subscription. Check the connection and try again.'
-      : e.message);
+      : e.message, {cause: e});
   }
 }
 

@@ -82,7 +82,7 @@ function notifications(device) {
 function muting(device, jobs) {
   const note = h('p', {class: 'hint', role: 'status'});
   const names = [...new Set([...jobs.map((j) => j.name), ...device.muted])].sort((a, b) => a.localeCompare(b));
-  const list = h('ul', {class: 'mutes'}, names.map((name) => h('li', null, h('label', null, name,
+  const list = h('ul', {class: 'mutes'}, names.map((name) => h('li', null, h('label', null, h('span', {data: name}),
     h('input', {type: 'checkbox', name: 'muted', value: name, checked: device.muted.includes(name),
       onchange: () => {
         const muted = [...list.querySelectorAll('input:checked')].map((i) => i.value);
