@@ -54,6 +54,9 @@ func (s *Server) patchDevice(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "invalid_name", "name must be 1 to 100 characters")
 			return
 		}
+		if refuseText(w, "invalid_name", "name", name) {
+			return
+		}
 		d.Name = name
 	}
 	if body.Notify != nil {
@@ -73,6 +76,9 @@ func (s *Server) patchDevice(w http.ResponseWriter, r *http.Request) {
 		for _, name := range *body.Muted {
 			if n := utf8.RuneCountInString(name); n == 0 || n > domain.MaxNameLen {
 				writeError(w, http.StatusBadRequest, "invalid_muted", "muted must list job names of 1 to 200 characters")
+				return
+			}
+			if refuseText(w, "invalid_muted", "muted", name) {
 				return
 			}
 			if !seen[name] {
@@ -96,6 +102,8 @@ func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request) {
 	if s.storeError(w, "unpair device", s.deps.Store.DeleteDevice(r.Context(), who.device.ID)) {
 		return
 	}
+	// Its open streams end now (other instances hear it from the store).
+	s.deps.Broker.Notice(domain.Notice{SessionID: who.sessionID, Kind: domain.NoticeRevoked})
 	http.SetCookie(w, s.deviceCookie("", -1))
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -127,6 +135,10 @@ func (s *Server) putPush(w http.ResponseWriter, r *http.Request) {
 		} `json:"keys"`
 	}
 	if !s.decodeJSON(w, r, &body) {
+		return
+	}
+	if refuseText(w, "invalid_endpoint", "endpoint", body.Endpoint) || refuseText(w, "invalid_keys", "keys.p256dh", body.Keys.P256dh) ||
+		refuseText(w, "invalid_keys", "keys.auth", body.Keys.Auth) {
 		return
 	}
 	if err := s.deps.Push.CheckEndpoint(body.Endpoint); err != nil {

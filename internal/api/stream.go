@@ -3,11 +3,16 @@ package api
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/observable-code/observable/internal/live"
+	"github.com/observable-code/observable/internal/secret"
 )
 
 // streamEvents serves Server-Sent Events. It resumes after Last-Event-ID,
 // or after ?after= (EventSource cannot set headers on its first request).
 func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
+	// Before the credential is checked: an unpairing in between is caught.
+	revocations := s.deps.Broker.Revocations()
 	who, ok := s.authenticate(w, r, either)
 	if !ok {
 		return
@@ -25,5 +30,22 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		after = n
 		break
 	}
-	s.deps.Broker.Serve(w, r, who.sessionID, after)
+	req := live.StreamRequest{SessionID: who.sessionID, Addr: addrKey(s.clientAddr(r)), After: after, Revocations: revocations}
+	if who.device != nil {
+		// Kept to recheck, on a revocation notice, that the device still stands.
+		req.DeviceID, req.TokenHash = who.device.ID, secret.Hash(deviceTokenOf(r))
+	}
+	s.deps.Broker.Serve(w, r, req)
+}
+
+// deviceTokenOf is the device token authenticate accepted: the bearer
+// token, or else the cookie.
+func deviceTokenOf(r *http.Request) string {
+	if t := bearer(r); t != "" {
+		return t
+	}
+	if c, err := r.Cookie(DeviceCookie); err == nil {
+		return c.Value
+	}
+	return ""
 }

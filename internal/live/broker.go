@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/observable-code/observable/internal/domain"
@@ -25,12 +26,23 @@ import (
 type Source interface {
 	EventsAfter(ctx context.Context, sessionID, after int64, limit int) ([]domain.StoredEvent, error)
 	ListEvents(ctx context.Context, sessionID int64, q store.EventQuery) ([]domain.StoredEvent, error)
+	// DeviceByToken tells whether a device stream's credential still
+	// stands (domain.ErrNotFound once the device was unpaired).
+	DeviceByToken(ctx context.Context, tokenHash []byte) (domain.Device, error)
 }
 
 // Options tune a Broker.
 type Options struct {
 	// Buffer is how many frames may wait for a slow stream before it is dropped.
 	Buffer int
+	// QueueBytes is how many bytes may wait for a slow stream before it is
+	// dropped (it resumes with Last-Event-ID).
+	QueueBytes int
+	// PageBytes is how many bytes of missed events a stream queues at a
+	// time; it reads more once the client has taken them.
+	PageBytes int
+	// Limits caps the open streams.
+	Limits Limits
 	// Heartbeat is how often an idle stream gets a comment line.
 	Heartbeat time.Duration
 	// WriteTimeout bounds one write to a stream.
@@ -53,6 +65,13 @@ type Broker struct {
 	waiters map[int64]map[chan struct{}]struct{}
 	count   int
 	closed  bool
+	held    holdings
+	recheck rechecks
+	// revocations counts revocation notices, so that a stream authenticated
+	// before one but registered after its check is checked too.
+	revocations atomic.Uint64
+
+	watcher *watcher
 
 	stop chan struct{}
 	done chan struct{}
@@ -69,6 +88,12 @@ func NewBroker(src Source, opts Options) *Broker {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 10 * time.Second
 	}
+	if opts.QueueBytes <= 0 {
+		opts.QueueBytes = DefaultQueueBytes
+	}
+	if opts.PageBytes <= 0 {
+		opts.PageBytes = DefaultPageBytes
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -76,12 +101,26 @@ func NewBroker(src Source, opts Options) *Broker {
 		src: src, opts: opts, log: opts.Logger,
 		topics:  make(map[int64]map[*Subscriber]struct{}),
 		waiters: make(map[int64]map[chan struct{}]struct{}),
+		held:    newHoldings(),
+		recheck: rechecks{wake: make(chan struct{}, 1), sessions: make(map[int64]bool)},
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	var err error
+	if b.watcher, err = newWatcher(); err != nil {
+		// Streams still end, at their next heartbeat.
+		b.log.Warn("stream: cannot watch for closed connections; a closed stream is noticed at its next heartbeat only", "err", err)
+	}
 	go b.heartbeats()
+	go b.runRechecks()
 	return b
 }
+
+// Defaults of the byte budgets of a stream.
+const (
+	DefaultQueueBytes = 1 << 20
+	DefaultPageBytes  = 256 << 10
+)
 
 // Publish offers events just committed by this instance to the session's
 // streams. Events must be in seq order.
@@ -118,12 +157,18 @@ func (b *Broker) Notice(n domain.Notice) {
 		for ch := range b.waiters[n.SessionID] {
 			wake(ch)
 		}
+	case domain.NoticeRevoked:
+		b.revocations.Add(1)
+		b.recheckLater(n.SessionID)
 	case domain.NoticeResync:
 		for _, subs := range b.topics {
 			for s := range subs {
 				s.behind(-1)
 			}
 		}
+		// A revocation may have been among the notices missed.
+		b.revocations.Add(1)
+		b.recheckLater(0)
 		for _, chans := range b.waiters {
 			for ch := range chans {
 				wake(ch)
@@ -166,10 +211,16 @@ func (b *Broker) Subscribers() int {
 	return b.count
 }
 
+// add registers an open stream. The gauge is reported under the lock, so
+// that reports from concurrent opens and closes cannot land out of order.
 func (b *Broker) add(s *Subscriber) bool {
 	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	defer b.mu.Unlock()
+	// A stream whose peer left before it was registered stays out.
+	s.mu.Lock()
+	gone := s.closed
+	s.mu.Unlock()
+	if b.closed || gone {
 		return false
 	}
 	if b.topics[s.session] == nil {
@@ -177,19 +228,19 @@ func (b *Broker) add(s *Subscriber) bool {
 	}
 	b.topics[s.session][s] = struct{}{}
 	b.count++
-	n := b.count
-	b.mu.Unlock()
 	if b.opts.OnSubscribers != nil {
-		b.opts.OnSubscribers(n)
+		b.opts.OnSubscribers(b.count)
 	}
 	return true
 }
 
+// remove unregisters a stream and gives back its places under the caps.
 func (b *Broker) remove(s *Subscriber) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.releaseLocked(s)
 	subs, ok := b.topics[s.session]
 	if _, present := subs[s]; !ok || !present {
-		b.mu.Unlock()
 		return
 	}
 	delete(subs, s)
@@ -197,10 +248,8 @@ func (b *Broker) remove(s *Subscriber) {
 		delete(b.topics, s.session)
 	}
 	b.count--
-	n := b.count
-	b.mu.Unlock()
 	if b.opts.OnSubscribers != nil {
-		b.opts.OnSubscribers(n)
+		b.opts.OnSubscribers(b.count)
 	}
 }
 
@@ -225,13 +274,17 @@ func (b *Broker) Close() {
 	for _, s := range all {
 		s.Close()
 	}
+	if b.watcher != nil {
+		b.watcher.close()
+	}
 }
 
 // heartbeats sends a comment to every stream that wrote nothing for a
 // heartbeat interval, so proxies keep it open and dead peers are found.
 func (b *Broker) heartbeats() {
 	defer close(b.done)
-	tick := time.NewTicker(b.opts.Heartbeat / 5)
+	every := b.opts.Heartbeat
+	tick := time.NewTicker(every / 5)
 	defer tick.Stop()
 	for {
 		select {
@@ -241,7 +294,7 @@ func (b *Broker) heartbeats() {
 			b.mu.RLock()
 			for _, subs := range b.topics {
 				for s := range subs {
-					s.heartbeat(now, b.opts.Heartbeat)
+					s.heartbeat(now, every, every/5)
 				}
 			}
 			b.mu.RUnlock()

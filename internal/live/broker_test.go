@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/observable-code/observable/internal/domain"
+	"github.com/observable-code/observable/internal/secret"
 	"github.com/observable-code/observable/internal/store"
 	"github.com/observable-code/observable/internal/store/sqlstore"
 )
@@ -42,7 +43,12 @@ func newFixture(t *testing.T, opts Options) *fixture {
 	f.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		after := int64(-1)
 		fmt.Sscan(r.URL.Query().Get("after"), &after)
-		f.broker.Serve(w, r, f.sess.ID, after)
+		q := r.URL.Query()
+		req := StreamRequest{SessionID: f.sess.ID, After: after, Addr: q.Get("addr"), DeviceID: q.Get("dev")}
+		if req.DeviceID != "" {
+			req.TokenHash = secret.Hash(q.Get("tok"))
+		}
+		f.broker.Serve(w, r, req)
 	}))
 	t.Cleanup(func() { f.broker.Close(); f.http.Close(); db.Close() })
 	return f

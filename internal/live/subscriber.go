@@ -6,8 +6,13 @@ import (
 	"time"
 )
 
-// fetchPage is how many missed events one store read brings.
-const fetchPage = 500
+// fetchPage is the most missed events one store read brings; firstPage is
+// what a stream reads before it knows how large its session's events are,
+// so that a resume over 64 KiB events does not hold 500 of them at once.
+const (
+	fetchPage = 500
+	firstPage = 16
+)
 
 var heartbeatFrame = []byte(": ping\n\n")
 
@@ -27,12 +32,24 @@ type sink interface {
 type Subscriber struct {
 	b       *Broker
 	session int64
-	out     sink
+	// device is the id of the device whose token opened the stream ("" for
+	// the session key), tokenHash that token's hash: revocation rechecks it.
+	device    string
+	tokenHash []byte
+	addr      string
+	// reserved says the stream holds its places under the broker's caps.
+	reserved bool
+	out      sink
+	watch    *watch
 
 	mu sync.Mutex
 	// last is the newest seq queued or written: the stream's position.
 	last  int64
 	queue []frame
+	// queued is the bytes of queue; eventSize the mean size of the events
+	// the last fill read, to size the next read.
+	queued    int
+	eventSize int
 	// gap is set when the store holds events the stream lacks (a missed
 	// publish, a resume, another instance's commit).
 	gap bool
@@ -61,9 +78,11 @@ func (s *Subscriber) offer(frames []frame) {
 			break
 		}
 		s.queue = append(s.queue, f)
+		s.queued += len(f.data)
 		s.last = f.seq
 	}
-	if len(s.queue) > s.b.opts.Buffer {
+	// Bounded by bytes as well as frames; one frame always fits.
+	if len(s.queue) > s.b.opts.Buffer || (len(s.queue) > 1 && s.queued > s.b.opts.QueueBytes) {
 		s.dropLocked()
 		return
 	}
@@ -86,13 +105,22 @@ func (s *Subscriber) markGap() {
 	s.gapGen++
 }
 
-func (s *Subscriber) heartbeat(now time.Time, every time.Duration) {
+// heartbeatDue says whether a stream idle for idle needs a heartbeat, when
+// the broker looks every tick: sending once idle reaches every-tick keeps
+// the longest silence within every, the interval operators configure (the
+// contract promises 30 s at most).
+func heartbeatDue(idle, every, tick time.Duration) bool {
+	return idle >= every-tick
+}
+
+func (s *Subscriber) heartbeat(now time.Time, every, tick time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.running || now.Sub(s.lastWrite) < every {
+	if s.closed || s.running || !heartbeatDue(now.Sub(s.lastWrite), every, tick) {
 		return
 	}
 	s.queue = append(s.queue, frame{data: heartbeatFrame})
+	s.queued += len(heartbeatFrame)
 	s.kickLocked()
 }
 
@@ -131,7 +159,9 @@ func (s *Subscriber) flush() {
 		for i, f := range s.queue {
 			batch[i] = f.data
 		}
-		s.queue = s.queue[:0]
+		// A fresh queue: reusing the old array would keep the bytes of its
+		// frames (up to QueueBytes) alive after they are written.
+		s.queue, s.queued = nil, 0
 		s.mu.Unlock()
 
 		err := s.out.write(batch, time.Now().Add(s.b.opts.WriteTimeout))
@@ -146,10 +176,18 @@ func (s *Subscriber) flush() {
 }
 
 // fill reads one page of missed events from the store after from and
-// queues them. It reports false when the stream was closed.
+// queues them, up to PageBytes: the next page is read only once the client
+// has taken this one, so a stream that never reads holds one page, not its
+// session's history. It reports false when the stream was closed.
 func (s *Subscriber) fill(from int64, gen uint64) bool {
+	s.mu.Lock()
+	limit := firstPage
+	if s.eventSize > 0 {
+		limit = min(max(s.b.opts.PageBytes/s.eventSize+1, 1), fetchPage)
+	}
+	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	events, err := s.b.src.EventsAfter(ctx, s.session, from, fetchPage)
+	events, err := s.b.src.EventsAfter(ctx, s.session, from, limit)
 	cancel()
 	if err != nil {
 		// The client reconnects with Last-Event-ID, perhaps to a healthier instance.
@@ -163,15 +201,26 @@ func (s *Subscriber) fill(from int64, gen uint64) bool {
 		s.running = false
 		return false
 	}
+	read, n, complete := 0, 0, len(events) < limit
 	for i := range events {
+		if s.queued >= s.b.opts.PageBytes {
+			complete = false // the rest is read again once this is written
+			break
+		}
 		if events[i].Seq > s.last {
-			s.queue = append(s.queue, frame{seq: events[i].Seq, data: encodeEvent(&events[i])})
+			data := encodeEvent(&events[i])
+			read, n = read+len(data), n+1
+			s.queue = append(s.queue, frame{seq: events[i].Seq, data: data})
+			s.queued += len(data)
 			s.last = events[i].Seq
 		}
 	}
+	if n > 0 {
+		s.eventSize = max(read/n, 1)
+	}
 	// A short page read everything committed when it ran; a gap opened
 	// meanwhile needs another read.
-	if len(events) < fetchPage && s.gapGen == gen {
+	if complete && s.gapGen == gen {
 		s.gap = false
 	}
 	return true
@@ -195,9 +244,14 @@ func (s *Subscriber) Close() {
 		return
 	}
 	s.closed = true
-	s.queue = nil
+	s.queue, s.queued = nil, 0
+	wt := s.watch
 	s.mu.Unlock()
 	s.b.remove(s)
-	s.out.close()
+	// Before the close: the descriptor may be reused at once.
+	wt.remove()
+	if s.out != nil {
+		s.out.close()
+	}
 	close(s.done)
 }

@@ -56,9 +56,20 @@ func (db *DB) UpdateDevice(ctx context.Context, deviceID string, s domain.Device
 	return db.execOne(ctx, "update device", `UPDATE devices SET name = ?, notify = ?, muted = ? WHERE id = ?`, s.Name, s.Notify, string(muted), deviceID)
 }
 
-// DeleteDevice unpairs the device; its token stops working at once.
+// DeleteDevice unpairs the device; its token stops working at once, and
+// its open streams end on every instance (the notice is sent on commit).
 func (db *DB) DeleteDevice(ctx context.Context, deviceID string) error {
-	return db.execOne(ctx, "delete device", `DELETE FROM devices WHERE id = ?`, deviceID)
+	return db.inTx(ctx, "delete device", func(tx *sql.Tx) error {
+		var session int64
+		err := tx.QueryRowContext(ctx, db.q(`DELETE FROM devices WHERE id = ? RETURNING session_id`), deviceID).Scan(&session)
+		if errors.Is(err, sql.ErrNoRows) {
+			return domain.ErrNotFound
+		}
+		if err != nil || db.d.notify == nil {
+			return err
+		}
+		return db.d.notify(ctx, tx, domain.Notice{SessionID: session, Kind: domain.NoticeRevoked})
+	})
 }
 
 // SetPush stores or, with nil, removes the device's push subscription.
