@@ -1,7 +1,25 @@
 package api
 
-import "net/http"
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 
+	"github.com/observable-code/observable/internal/domain"
+	"github.com/observable-code/observable/internal/store"
+)
+
+// jobRecentEvents is how many of a job's newest events GET
+// /api/v1/jobs/{name} carries in full. With the last event, that answer
+// holds at most 21 events, each within --max-body-bytes.
+const jobRecentEvents = 20
+
+// listJobs answers summaries: each job's last event without its metadata
+// and with long texts cut (sqlstore.SummaryTextChars), so the answer is
+// under 10 KiB a job, 10 MiB at the default --max-jobs-per-session, however
+// large the events were. GET /api/v1/jobs/{name} has the full event.
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 	who, ok := s.authenticate(w, r, either)
 	if !ok {
@@ -12,4 +30,36 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"jobs": jobs})
+}
+
+// getJob answers one job, its last event in full, and its newest events.
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
+	who, ok := s.authenticate(w, r, either)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	// A name no event could have is refused before the database sees it:
+	// PostgreSQL fails on NUL and invalid UTF-8 instead of finding nothing.
+	if n := utf8.RuneCountInString(name); n == 0 || n > domain.MaxNameLen || !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
+		writeError(w, http.StatusBadRequest, "invalid_name",
+			"a job name is 1 to "+strconv.Itoa(domain.MaxNameLen)+" characters of valid UTF-8 without NUL; escape it in the path (encodeURIComponent)")
+		return
+	}
+	job, err := s.deps.Store.Job(r.Context(), who.sessionID, name)
+	if errors.Is(err, domain.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "this session has no job of that name (GET /api/v1/jobs lists them; a job whose runs are all older than the retention period is gone)")
+		return
+	}
+	if s.storeError(w, "read job", err) {
+		return
+	}
+	recent, err := s.deps.Store.ListEvents(r.Context(), who.sessionID, store.EventQuery{Limit: jobRecentEvents, Name: name})
+	if s.storeError(w, "read job", err) {
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		domain.Job
+		Recent []domain.StoredEvent `json:"recent"`
+	}{job, recent})
 }

@@ -4,6 +4,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -51,11 +52,13 @@ type Server struct {
 	sessionKeys  *keyCache
 	sessionLimit *limiter
 	createLimit  *limiter
+	qrLimit      *limiter
 	draining     atomic.Bool
 	// drained is closed by Drain: long polls answer at once.
 	drained   chan struct{}
 	drainOnce sync.Once
 	outageLog throttle
+	bodies    bodyReads
 }
 
 // Route is one entry of the router, listed for the OpenAPI check.
@@ -77,6 +80,7 @@ func New(cfg config.Config, deps Deps) *Server {
 		outageLog: throttle{interval: 5 * time.Second}}
 	s.sessionLimit = newLimiter(cfg.SessionRate, float64(cfg.SessionBurst))
 	s.createLimit = newLimiter(float64(cfg.SessionsPerMinute)/60, float64(cfg.SessionsPerMinute))
+	s.qrLimit = newLimiter(float64(cfg.QRPerMinute)/60, float64(cfg.QRPerMinute))
 	return s
 }
 
@@ -93,6 +97,7 @@ func (s *Server) Routes() []Route {
 		{"GET", "/api/v1/events/stream", s.streamEvents},
 		{"GET", "/api/v1/events/{seq}", s.getEvent},
 		{"GET", "/api/v1/jobs", s.listJobs},
+		{"GET", "/api/v1/jobs/{name}", s.getJob},
 		{"GET", "/api/v1/push/key", s.pushKey},
 		{"PUT", "/api/v1/device/push", s.putPush},
 		{"DELETE", "/api/v1/device/push", s.deletePush},
@@ -149,6 +154,7 @@ func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 func (s *Server) Drain() {
 	s.draining.Store(true)
 	s.drainOnce.Do(func() { close(s.drained) })
+	s.bodies.drain() // a half-sent request must not hold the shutdown
 }
 
 func (s *Server) middleware(next http.Handler) http.Handler {
@@ -158,6 +164,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		// Pairing URLs hold codes: never leak them in a Referer.
 		h.Set("Referrer-Policy", "no-referrer")
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		if r.ContentLength != 0 { // -1: chunked
+			defer s.bodies.track(rec)()
+		}
 		start := time.Now()
 		defer func() {
 			if v := recover(); v != nil {
@@ -175,8 +184,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 			s.deps.Metrics.Requests.WithLabelValues(route, statusText(rec.status)).Inc()
 			// The route pattern, never the path: paths can hold pairing codes.
-			// A 503 is an outage or a shutdown, already reported once.
-			if rec.status >= 500 && rec.status != http.StatusServiceUnavailable {
+			// A 503 is an outage or a shutdown, a 507 a full disk: both
+			// already reported, once every few seconds.
+			if rec.status >= 500 && rec.status != http.StatusServiceUnavailable && rec.status != http.StatusInsufficientStorage {
 				s.log.Warn("request failed", "method", r.Method, "route", route, "status", rec.status)
 			} else {
 				s.log.Debug("request", "method", r.Method, "route", route, "status", rec.status, "took", time.Since(start))
@@ -228,7 +238,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.deps.Store.Ping(ctx); err != nil {
+	err := s.deps.Store.Ping(ctx)
+	if errors.Is(err, store.ErrDiskFull) {
+		s.deps.Metrics.DatabaseErrors.WithLabelValues("ping").Inc()
+		w.Header().Set("Retry-After", "30")
+		writeError(w, http.StatusServiceUnavailable, "disk_full", "the database's disk is full and writes fail; free space on it: readiness returns by itself")
+		return
+	}
+	if err != nil {
 		s.deps.Metrics.DatabaseErrors.WithLabelValues("ping").Inc()
 		if n, ok := s.outageLog.due(s.now()); ok {
 			s.log.Warn("readiness: database does not answer", "err", err, "refused_since_last_warning", n)

@@ -39,28 +39,38 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_host", "host must be at most 255 characters")
 		return
 	}
+	if refuseText(w, "invalid_host", "host", body.Host) {
+		return
+	}
 	key := secret.SessionKey()
 	now := s.now()
-	sess, err := s.deps.Store.CreateSession(r.Context(), secret.Hash(key), strings.TrimSpace(body.Host), now)
+	code, p := s.pairingFor(0, false, now)
+	// One transaction: a session without its pairing could never be paired.
+	_, err := s.deps.Store.CreateSessionWithPairing(r.Context(), secret.Hash(key), strings.TrimSpace(body.Host), now, p)
 	if s.storeError(w, "create session", err) {
 		return
 	}
-	p, ok := s.newPairing(w, r, sess.ID, false, now)
-	if !ok {
-		return
-	}
 	s.deps.Metrics.SessionsCreated.Inc()
-	writeJSON(w, http.StatusCreated, map[string]any{"session_id": key, "pairing": p})
+	writeJSON(w, http.StatusCreated, map[string]any{"session_id": key, "pairing": s.pairingAnswer(code, p)})
+}
+
+// pairingFor makes a new pairing code and the record stored under its hash.
+func (s *Server) pairingFor(sessionID int64, replace bool, now time.Time) (string, domain.Pairing) {
+	code := secret.PairingCode()
+	return code, domain.Pairing{CodeHash: secret.Hash(code), SessionID: sessionID, CreatedAt: domain.NewTime(now),
+		ExpiresAt: domain.NewTime(now.Add(s.cfg.PairingTTL)), Replace: replace}
+}
+
+func (s *Server) pairingAnswer(code string, p domain.Pairing) pairingJSON {
+	return pairingJSON{Code: code, URL: s.cfg.PublicURL + "/pair/" + code, ExpiresAt: p.ExpiresAt}
 }
 
 func (s *Server) newPairing(w http.ResponseWriter, r *http.Request, sessionID int64, replace bool, now time.Time) (pairingJSON, bool) {
-	code := secret.PairingCode()
-	p := domain.Pairing{CodeHash: secret.Hash(code), SessionID: sessionID, CreatedAt: domain.NewTime(now),
-		ExpiresAt: domain.NewTime(now.Add(s.cfg.PairingTTL)), Replace: replace}
+	code, p := s.pairingFor(sessionID, replace, now)
 	if s.storeError(w, "create pairing", s.deps.Store.CreatePairing(r.Context(), p)) {
 		return pairingJSON{}, false
 	}
-	return pairingJSON{Code: code, URL: s.cfg.PublicURL + "/pair/" + code, ExpiresAt: p.ExpiresAt}, true
+	return s.pairingAnswer(code, p), true
 }
 
 func (s *Server) createPairing(w http.ResponseWriter, r *http.Request) {
@@ -131,6 +141,13 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pairingQR(w http.ResponseWriter, r *http.Request) {
+	// Before the lookup: drawing costs CPU, and a code is read once or twice.
+	if ok, wait := s.qrLimit.allow(addrKey(s.clientAddr(r)), 1, s.now()); !ok {
+		s.deps.Metrics.RateLimited.WithLabelValues("qr_per_address").Inc()
+		retryAfter(w, wait)
+		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many QR codes drawn for this address; wait for Retry-After seconds and retry")
+		return
+	}
 	code := r.PathValue("code")
 	p, err := s.deps.Store.Pairing(r.Context(), secret.Hash(code))
 	if s.storeError(w, "pairing code", err) {
@@ -163,8 +180,8 @@ func (s *Server) pairingQR(w http.ResponseWriter, r *http.Request) {
 	case "png":
 		size := 320
 		if v := q.Get("size"); v != "" {
-			if size, err = strconv.Atoi(v); err != nil || size < 64 || size > 2048 {
-				writeError(w, http.StatusBadRequest, "invalid_size", "size must be a number of pixels from 64 to 2048")
+			if size, err = strconv.Atoi(v); err != nil || size < qr.MinPNGSize || size > qr.MaxPNGSize {
+				writeError(w, http.StatusBadRequest, "invalid_size", "size must be a number of pixels from "+strconv.Itoa(qr.MinPNGSize)+" to "+strconv.Itoa(qr.MaxPNGSize))
 				return
 			}
 		}
@@ -199,6 +216,9 @@ func (s *Server) claimPairing(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_name", "name must be at most 100 characters")
 		return
 	}
+	if refuseText(w, "invalid_name", "name", name) {
+		return
+	}
 	token := secret.DeviceToken()
 	d, err := s.deps.Store.ClaimPairing(r.Context(), secret.Hash(r.PathValue("code")),
 		domain.Device{ID: secret.ID(), Name: name}, secret.Hash(token), s.now())
@@ -215,6 +235,9 @@ func (s *Server) claimPairing(w http.ResponseWriter, r *http.Request) {
 	s.forgetPreviousPairing(r, d)
 	s.deps.Metrics.PairingsClaimed.Inc()
 	s.deps.Broker.Notice(domain.Notice{SessionID: d.SessionID, Kind: domain.NoticePaired})
+	// A replacing pairing (or forgetPreviousPairing) unpaired devices: their
+	// streams end now. Streams whose device stands are left alone.
+	s.deps.Broker.Notice(domain.Notice{SessionID: d.SessionID, Kind: domain.NoticeRevoked})
 	http.SetCookie(w, s.deviceCookie(token, 400*24*3600))
 	writeJSON(w, http.StatusCreated, map[string]string{"device_id": d.ID, "device_token": token})
 }

@@ -31,6 +31,12 @@ type Config struct {
 	SessionRate       float64
 	SessionBurst      int
 	SessionsPerMinute int
+	// QRPerMinute bounds the QR codes drawn per client address (a PNG
+	// costs milliseconds of CPU).
+	QRPerMinute int
+	// MaxJobsPerSession caps a session's job names (0: no limit): it
+	// bounds what GET /api/v1/jobs answers.
+	MaxJobsPerSession int
 
 	PairingTTL time.Duration
 	Retention  time.Duration
@@ -38,6 +44,12 @@ type Config struct {
 	// Live streams.
 	Heartbeat    time.Duration
 	StreamBuffer int
+	// Caps on open streams (0: no cap). MaxStreams 0 is derived from the
+	// open-files limit at start.
+	MaxStreams        int
+	StreamsPerSession int
+	StreamsPerDevice  int
+	StreamsPerAddress int
 
 	// TrustProxy lists the networks of reverse proxies whose
 	// X-Forwarded-For is believed when finding a client's address.
@@ -77,10 +89,15 @@ func Default() Config {
 		SessionRate:       1000,
 		SessionBurst:      10000,
 		SessionsPerMinute: 10,
+		QRPerMinute:       60,
+		MaxJobsPerSession: 1000,
 		PairingTTL:        10 * time.Minute,
 		Retention:         30 * 24 * time.Hour,
 		Heartbeat:         25 * time.Second,
 		StreamBuffer:      1024,
+		StreamsPerSession: 32,
+		StreamsPerDevice:  4,
+		StreamsPerAddress: 256,
 		PushContact:       "mailto:admin@localhost",
 		TLSCache:          "observable-certs",
 		TLSHTTPListen:     ":80",
@@ -106,10 +123,16 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	fs.Float64Var(&c.SessionRate, "session-rate", c.SessionRate, "events per second a session may send, sustained (0: no limit)")
 	fs.IntVar(&c.SessionBurst, "session-burst", c.SessionBurst, "events a session may send in a burst")
 	fs.IntVar(&c.SessionsPerMinute, "sessions-per-minute", c.SessionsPerMinute, "new sessions per client address per minute (0: no limit)")
+	fs.IntVar(&c.QRPerMinute, "qr-per-minute", c.QRPerMinute, "pairing QR codes drawn per client address per minute, 429 past it (0: no limit)")
+	fs.IntVar(&c.MaxJobsPerSession, "max-jobs-per-session", c.MaxJobsPerSession, "most job names a session may have; an event bringing one more is refused with 422 too_many_jobs (0: no limit)")
 	fs.DurationVar(&c.PairingTTL, "pairing-ttl", c.PairingTTL, "how long a pairing code can be claimed")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long events are kept (0: forever)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "interval of the comment line that keeps event streams open")
 	fs.IntVar(&c.StreamBuffer, "stream-buffer", c.StreamBuffer, "events buffered for a slow stream before it is dropped (it resumes with Last-Event-ID)")
+	fs.IntVar(&c.MaxStreams, "max-streams", c.MaxStreams, "most event streams open at once on this instance, 503 past it (default 0: the open-files limit less a tenth, at least 256, kept for everything else)")
+	fs.IntVar(&c.StreamsPerSession, "max-streams-per-session", c.StreamsPerSession, "most event streams one session may have open, 503 past it (0: no limit)")
+	fs.IntVar(&c.StreamsPerDevice, "max-streams-per-device", c.StreamsPerDevice, "most event streams one paired device may have open, 503 past it (0: no limit)")
+	fs.IntVar(&c.StreamsPerAddress, "max-streams-per-address", c.StreamsPerAddress, "most event streams one client address (an IPv6 /64) may have open, 503 past it (0: no limit)")
 	fs.StringVar(&trustProxy, "trust-proxy", "", "comma-separated networks of reverse proxies whose X-Forwarded-For is trusted, e.g. 10.0.0.0/8")
 	fs.StringVar(&c.PushContact, "push-contact", c.PushContact, "mailto: or https: contact sent to push services in the VAPID claim")
 	fs.StringVar(&pushAllow, "push-allow", "", "extra push service hosts allowed besides the browsers' own (comma-separated)")
@@ -168,20 +191,26 @@ func (c *Config) finish() error {
 	if c.MaxBodyBytes <= 0 || c.MaxBatchEvents <= 0 {
 		return errors.New("--max-body-bytes and --max-batch-events must be positive")
 	}
-	if c.SessionRate < 0 || c.SessionBurst < 0 || c.SessionsPerMinute < 0 {
+	if c.SessionRate < 0 || c.SessionBurst < 0 || c.SessionsPerMinute < 0 || c.QRPerMinute < 0 {
 		return errors.New("rate limits cannot be negative (0 turns one off)")
 	}
 	if c.SessionRate > 0 && c.SessionBurst < c.MaxBatchEvents {
 		return fmt.Errorf("--session-burst (%d) must be at least --max-batch-events (%d), or a full batch could never pass", c.SessionBurst, c.MaxBatchEvents)
 	}
+	if c.MaxJobsPerSession < 0 {
+		return errors.New("--max-jobs-per-session cannot be negative (0 turns the limit off)")
+	}
 	if c.PairingTTL < time.Second {
 		return errors.New("--pairing-ttl must be at least 1s")
 	}
 	if c.Heartbeat < time.Second || c.Heartbeat > 30*time.Second {
-		return errors.New("--heartbeat must be between 1s and 30s (the contract promises a comment line at least every 30 s)")
+		return errors.New("--heartbeat must be between 1s and 30s: it is the longest silence of a stream, and the contract promises a comment line at least every 30 s")
 	}
 	if c.StreamBuffer < 1 {
 		return errors.New("--stream-buffer must be at least 1")
+	}
+	if c.MaxStreams < 0 || c.StreamsPerSession < 0 || c.StreamsPerDevice < 0 || c.StreamsPerAddress < 0 {
+		return errors.New("--max-streams, --max-streams-per-session, --max-streams-per-device and --max-streams-per-address cannot be negative (0 turns a cap off; --max-streams 0 derives it from the open-files limit)")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")

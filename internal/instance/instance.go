@@ -44,8 +44,18 @@ type Instance struct {
 func New(ctx context.Context, cfg config.Config, st store.Store, writers int, log *slog.Logger) (*Instance, error) {
 	m := metrics.New()
 	in := &Instance{cfg: cfg, store: st, log: log, metrics: m}
+	if l, ok := st.(store.JobLimiter); ok {
+		l.SetMaxJobsPerSession(cfg.MaxJobsPerSession)
+	}
+	maxStreams := cfg.MaxStreams
+	if maxStreams == 0 {
+		maxStreams = live.DefaultMaxStreams()
+		log.Info("event streams: at most this many open at once, from the open-files limit (--max-streams)", "max_streams", maxStreams)
+	}
 	in.broker = live.NewBroker(st, live.Options{
 		Buffer: cfg.StreamBuffer, Heartbeat: cfg.Heartbeat, Logger: log,
+		Limits: live.Limits{Total: maxStreams, PerSession: cfg.StreamsPerSession,
+			PerDevice: cfg.StreamsPerDevice, PerAddr: cfg.StreamsPerAddress},
 		OnSubscribers: func(n int) { m.StreamSubs.Set(float64(n)) },
 		OnDrop:        m.StreamDropped.Inc,
 	})

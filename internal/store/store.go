@@ -15,6 +15,22 @@ import (
 // the request may be retried later.
 var ErrUnavailable = errors.New("database unavailable")
 
+// ErrTooManyJobs is in Append.Err when the request's events would give its
+// session more job names than the store's limit (JobLimiter).
+var ErrTooManyJobs = errors.New("too many jobs")
+
+// JobLimiter is implemented by stores that cap a session's job names:
+// events of a new name past max are refused (Append.Err wraps
+// ErrTooManyJobs); events of the session's existing jobs always pass.
+// 0 is no limit. Set it before the store is used.
+type JobLimiter interface {
+	SetMaxJobsPerSession(max int)
+}
+
+// ErrDiskFull wraps errors that mean the database's disk is full: nothing
+// was written, and writes succeed again once space is freed.
+var ErrDiskFull = errors.New("the database's disk is full")
+
 // Store is everything the server keeps. Secrets arrive already hashed.
 // Every method is safe for concurrent use.
 type Store interface {
@@ -22,7 +38,8 @@ type Store interface {
 	Devices
 	Events
 	PushQueue
-	// Ping checks that the database answers.
+	// Ping checks that the database answers; after a write failed for a
+	// full disk it also tries a small write (ErrDiskFull while that fails).
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -35,6 +52,9 @@ type Sessions interface {
 	Session(ctx context.Context, id int64) (domain.Session, error)
 	SessionStatus(ctx context.Context, id int64) (domain.SessionStatus, error)
 	CreatePairing(ctx context.Context, p domain.Pairing) error
+	// CreateSessionWithPairing stores a new session and its first pairing
+	// (p's SessionID is filled in) in one transaction: both or neither.
+	CreateSessionWithPairing(ctx context.Context, keyHash []byte, host string, now time.Time, p domain.Pairing) (domain.Session, error)
 	// Pairing reads a pairing without consuming it (ErrNotFound).
 	Pairing(ctx context.Context, codeHash []byte) (domain.Pairing, error)
 	// ClaimPairing consumes a usable pairing and adds the device in one
@@ -92,7 +112,13 @@ type Events interface {
 	// EventsAfter returns up to limit events with seq > after, oldest first.
 	EventsAfter(ctx context.Context, sessionID, after int64, limit int) ([]domain.StoredEvent, error)
 	Event(ctx context.Context, sessionID, seq int64) (domain.StoredEvent, error)
+	// Jobs summarises the session's jobs, most recently run first: each
+	// job's Last is a summary (no metadata, long texts cut: see
+	// sqlstore.SummaryTextChars), so the list stays small whatever the
+	// events carry.
 	Jobs(ctx context.Context, sessionID int64) ([]domain.Job, error)
+	// Job is one job with its last event in full (ErrNotFound).
+	Job(ctx context.Context, sessionID int64, name string) (domain.Job, error)
 	// PruneEvents deletes up to limit events received before cutoff, keeping
 	// job summaries consistent, and returns how many it deleted.
 	PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int64, error)

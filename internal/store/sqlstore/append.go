@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -23,17 +24,35 @@ type newEvent struct {
 // the SQL allows. Sessions are locked in id order, and job rows are written
 // in (session, name) order, the order PruneEvents uses too, so that
 // instances committing together on PostgreSQL never deadlock.
+//
+// A request that would pass the session's job limit gets Err and nothing
+// of it is stored: the commit is made again without it (only then, so
+// that the usual commit runs once).
 func (db *DB) AppendEvents(ctx context.Context, batch []*store.Append) error {
 	for _, a := range batch {
-		a.Stored, a.Duplicates, a.Pushes = a.Stored[:0], 0, 0
+		a.Err = nil
 	}
-	err := db.inTx(ctx, "append events", func(tx *sql.Tx) error { return db.appendBatch(ctx, tx, batch) })
-	if err != nil {
-		for _, a := range batch {
-			a.Stored, a.Duplicates, a.Pushes = nil, 0, 0
+	pending := batch
+	for {
+		for _, a := range pending {
+			a.Stored, a.Duplicates, a.Pushes = a.Stored[:0], 0, 0
 		}
+		err := db.inTx(ctx, "append events", func(tx *sql.Tx) error { return db.appendBatch(ctx, tx, pending) })
+		if errors.Is(err, errJobsRefused) {
+			// Each round refuses at least one more request: this ends.
+			pending = slices.DeleteFunc(slices.Clone(pending), func(a *store.Append) bool { return a.Err != nil })
+			if len(pending) > 0 {
+				continue
+			}
+			err = nil
+		}
+		for _, a := range batch {
+			if err != nil || a.Err != nil {
+				a.Stored, a.Duplicates, a.Pushes = nil, 0, 0
+			}
+		}
+		return err
 	}
-	return err
 }
 
 func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append) error {
@@ -92,7 +111,11 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 			return err
 		}
 	}
-	if err := upsertJobs(ctx, tx, p, added); err != nil {
+	inserted, err := upsertJobs(ctx, tx, p, added)
+	if err != nil {
+		return err
+	}
+	if err := db.enforceJobLimit(ctx, tx, bySession, inserted); err != nil {
 		return err
 	}
 	return db.updateSessions(ctx, tx, changed, lastSeq, added)
@@ -198,8 +221,12 @@ type jobDelta struct {
 	last           *domain.StoredEvent
 }
 
-// upsertJobs adds the new runs to each job's summary.
-func upsertJobs(ctx context.Context, tx *sql.Tx, p *prepared, added []newEvent) error {
+// upsertJobs adds the new runs to each job's summary and returns the names
+// it inserted, per session: those whose runs are this commit's alone (a
+// stored job has at least one run of its own). Rows come back as integers,
+// found again by their last seq (one per session and job): no string is
+// read back on the hot path.
+func upsertJobs(ctx context.Context, tx *sql.Tx, p *prepared, added []newEvent) (map[int64]map[string]bool, error) {
 	deltas := make(map[jobKey]*jobDelta)
 	var keys []jobKey
 	for _, n := range added {
@@ -222,8 +249,74 @@ func upsertJobs(ctx context.Context, tx *sql.Tx, p *prepared, added []newEvent) 
 		d := deltas[k]
 		rows[i] = []any{k.session, k.name, d.last.Seq, d.last.Status, d.runs, d.failures}
 	}
-	if err := execRows(ctx, tx, p.upsertJobs, rows); err != nil {
-		return fmt.Errorf("update jobs: %w", err)
+	find := func(session, seq int64) int {
+		for i, r := range rows {
+			if r[0] == any(session) && r[2] == any(seq) {
+				return i
+			}
+		}
+		return -1
+	}
+	if len(rows) > 16 {
+		index := make(map[[2]int64]int, len(rows))
+		for i, k := range keys {
+			index[[2]int64{k.session, deltas[k].last.Seq}] = i
+		}
+		find = func(session, seq int64) int {
+			if i, ok := index[[2]int64{session, seq}]; ok {
+				return i
+			}
+			return -1
+		}
+	}
+	var inserted map[int64]map[string]bool
+	err := queryRows(ctx, tx, p.upsertJobs, rows, func(r *sql.Rows) error {
+		var session, seq, runs int64
+		if err := r.Scan(&session, &seq, &runs); err != nil {
+			return err
+		}
+		i := find(session, seq)
+		if i < 0 || runs != deltas[keys[i]].runs {
+			return nil
+		}
+		if inserted == nil {
+			inserted = make(map[int64]map[string]bool)
+		}
+		if inserted[session] == nil {
+			inserted[session] = make(map[string]bool)
+		}
+		inserted[session][keys[i].name] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update jobs: %w", err)
+	}
+	return inserted, nil
+}
+
+// queryRows is execRows for a statement that returns rows, each given to fn.
+func queryRows(ctx context.Context, tx *sql.Tx, stmts map[int]*sql.Stmt, rows [][]any, fn func(*sql.Rows) error) error {
+	for len(rows) > 0 {
+		n := classFor(len(rows))
+		args := make([]any, 0, n*len(rows[0]))
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		res, err := tx.StmtContext(ctx, stmts[n]).QueryContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		for res.Next() {
+			if err := fn(res); err != nil {
+				res.Close()
+				return err
+			}
+		}
+		res.Close()
+		if err := res.Err(); err != nil {
+			return err
+		}
+		rows = rows[n:]
 	}
 	return nil
 }

@@ -77,7 +77,8 @@ func (db *DB) prepareIngest(ctx context.Context) error {
 	p.upsertJobs = perClass(func(n int) string {
 		return `INSERT INTO jobs (session_id, name, last_seq, last_status, runs, failures) VALUES ` + placeholders(n, 6) +
 			` ON CONFLICT (session_id, name) DO UPDATE SET last_seq = excluded.last_seq, last_status = excluded.last_status,
-			  runs = jobs.runs + excluded.runs, failures = jobs.failures + excluded.failures`
+			  runs = jobs.runs + excluded.runs, failures = jobs.failures + excluded.failures
+			RETURNING session_id, last_seq, runs`
 	})
 	p.insertPushes = perClass(func(n int) string {
 		return `INSERT INTO push_jobs (device_id, session_id, seq, kind, next_attempt_at) VALUES ` + placeholders(n, 5)

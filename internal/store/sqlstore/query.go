@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -14,9 +13,6 @@ import (
 )
 
 const eventColumns = `seq, client_id, name, status, duration_ms, ts, received_at, error_type, error_message, error_traceback, metadata, source`
-
-// PercentileWindow is how many recent runs of a job p50_ms and p95_ms cover.
-const PercentileWindow = 100
 
 // scanEvent scans eventColumns, after the extra destinations when a query
 // selects other columns first.
@@ -97,70 +93,6 @@ func (db *DB) Event(ctx context.Context, sessionID, seq int64) (domain.StoredEve
 		return e, domain.ErrNotFound
 	}
 	return e, db.wrap("event", err)
-}
-
-// Jobs summarises each job of the session, most recently run first.
-func (db *DB) Jobs(ctx context.Context, sessionID int64) ([]domain.Job, error) {
-	rows, err := db.read.QueryContext(ctx, db.q(`SELECT j.runs, j.failures, e.`+strings.ReplaceAll(eventColumns, ", ", ", e.")+`
-		FROM jobs j JOIN events e ON e.session_id = j.session_id AND e.seq = j.last_seq
-		WHERE j.session_id = ? ORDER BY j.last_seq DESC`), sessionID)
-	if err != nil {
-		return nil, db.wrap("jobs", err)
-	}
-	jobs := []domain.Job{}
-	for rows.Next() {
-		var j domain.Job
-		if j.Last, err = scanEvent(rows, &j.Runs, &j.Failures); err != nil {
-			rows.Close()
-			return nil, db.wrap("jobs", err)
-		}
-		j.Name = j.Last.Name
-		jobs = append(jobs, j)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, db.wrap("jobs", err)
-	}
-	for i := range jobs {
-		if err := db.jobPercentiles(ctx, sessionID, &jobs[i]); err != nil {
-			return nil, err
-		}
-	}
-	return jobs, nil
-}
-
-func (db *DB) jobPercentiles(ctx context.Context, sessionID int64, j *domain.Job) error {
-	rows, err := db.read.QueryContext(ctx, db.q(`SELECT duration_ms FROM events
-		WHERE session_id = ? AND name = ? AND duration_ms IS NOT NULL ORDER BY seq DESC LIMIT ?`), sessionID, j.Name, PercentileWindow)
-	if err != nil {
-		return db.wrap("job percentiles", err)
-	}
-	defer rows.Close()
-	var ds []float64
-	for rows.Next() {
-		var d float64
-		if err := rows.Scan(&d); err != nil {
-			return db.wrap("job percentiles", err)
-		}
-		ds = append(ds, d)
-	}
-	if err := rows.Err(); err != nil {
-		return db.wrap("job percentiles", err)
-	}
-	j.P50MS, j.P95MS = percentile(ds, 0.50), percentile(ds, 0.95)
-	return nil
-}
-
-// percentile is the nearest-rank percentile, or nil without data.
-func percentile(ds []float64, p float64) *float64 {
-	if len(ds) == 0 {
-		return nil
-	}
-	sorted := slices.Clone(ds)
-	slices.Sort(sorted)
-	rank := int(math.Ceil(p*float64(len(sorted)))) - 1
-	v := sorted[max(rank, 0)]
-	return &v
 }
 
 // PruneEvents deletes up to limit events received before cutoff and takes

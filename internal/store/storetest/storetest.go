@@ -24,6 +24,7 @@ func Run(t *testing.T, newStore Factory) {
 		fn   func(t *testing.T, s store.Store)
 	}{
 		{"SessionsByKey", testSessionsByKey},
+		{"SessionWithPairing", testSessionWithPairing},
 		{"PairingLifecycle", testPairingLifecycle},
 		{"PairingExpiry", testPairingExpiry},
 		{"PairingReplace", testPairingReplace},
@@ -38,6 +39,11 @@ func Run(t *testing.T, newStore Factory) {
 		{"SessionIsolation", testSessionIsolation},
 		{"SessionStatusCounts", testSessionStatusCounts},
 		{"Jobs", testJobs},
+		{"JobSummaries", testJobSummaries},
+		{"JobPercentilesWindow", testJobPercentilesWindow},
+		{"JobSummaryWorstCase", testJobSummaryWorstCase},
+		{"JobLimit", testJobLimit},
+		{"JobLimitLowered", testJobLimitLowered},
 		{"PruneEvents", testPruneEvents},
 		{"PruneDuringAppend", testPruneDuringAppend},
 		{"PrunePairings", testPrunePairings},

@@ -1,0 +1,192 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/observable-code/observable/internal/domain"
+	"github.com/observable-code/observable/internal/store"
+)
+
+// PercentileWindow is how many recent runs of a job p50_ms and p95_ms cover.
+const PercentileWindow = 100
+
+// SummaryTextChars is how much of a last event's error type, message and
+// traceback a job list carries (longer ones are cut and end in "…"); a
+// source longer than that is left out, as metadata always is. The list is
+// bounded by it: a JSON string escapes a character to at most 6 bytes, so
+// one job is at most about 2×200×6 (its name twice) + 64×6 (id) + 3×(256×6
+// + 3) (error) + 256×6 (source) + ~400 (the other fields) ≈ 9.4 KB,
+// whatever its events carry (conformance test JobSummaryWorstCase): under
+// 10 KiB, so GET /api/v1/jobs is under 10 MiB at the default 1,000 jobs of
+// --max-jobs-per-session. Job (GET /api/v1/jobs/{name}) has the last event
+// in full.
+const SummaryTextChars = 256
+
+// SetMaxJobsPerSession caps the job names of a session (store.JobLimiter).
+func (db *DB) SetMaxJobsPerSession(max int) { db.maxJobs.Store(int64(max)) }
+
+// summaryColumns are eventColumns of e, cut to a summary's size in SQL so
+// that long values never leave the database.
+var summaryColumns = func() string {
+	n := strconv.Itoa(SummaryTextChars)
+	cut := func(col string) string {
+		return `CASE WHEN length(` + col + `) > ` + n + ` THEN substr(` + col + `, 1, ` + n + `) || '…' ELSE ` + col + ` END`
+	}
+	return `e.seq, e.client_id, e.name, e.status, e.duration_ms, e.ts, e.received_at, ` +
+		cut("e.error_type") + `, ` + cut("e.error_message") + `, ` + cut("e.error_traceback") +
+		`, NULL, CASE WHEN length(e.source) <= ` + n + ` THEN e.source END`
+}()
+
+// jobsQuery reads jobs in one statement: each job's last event, and the
+// durations of its last PercentileWindow runs that have one, as text (a
+// REAL or float8 cast to text is exact in both dialects), from which Go
+// takes the percentiles. A correlated subquery walks the (session, name,
+// seq) index back: window functions over the session's joined windows
+// sorted 100,000 rows for 1,000 jobs and took four times as long.
+// Its arguments are the session, then filter's own.
+func jobsQuery(columns, filter, tail string) string {
+	return `SELECT j.runs, j.failures,
+			(SELECT string_agg(CAST(w.duration_ms AS TEXT), ',') FROM (SELECT d.duration_ms FROM events d
+				WHERE d.session_id = j.session_id AND d.name = j.name AND d.duration_ms IS NOT NULL
+				ORDER BY d.seq DESC LIMIT ` + strconv.Itoa(PercentileWindow) + `) w),
+			` + columns + `
+		FROM jobs j JOIN events e ON e.session_id = j.session_id AND e.seq = j.last_seq
+		WHERE j.session_id = ?` + filter + tail
+}
+
+var (
+	listJobsQuery     = jobsQuery(summaryColumns, "", ` ORDER BY j.last_seq DESC`)
+	listSomeJobsQuery = listJobsQuery + ` LIMIT ?`
+	oneJobQuery       = jobsQuery(`e.`+strings.ReplaceAll(eventColumns, ", ", ", e."), ` AND j.name = ?`, ``)
+)
+
+func scanJob(row scanner) (domain.Job, error) {
+	var j domain.Job
+	var durations sql.NullString
+	last, err := scanEvent(row, &j.Runs, &j.Failures, &durations)
+	if err != nil {
+		return j, err
+	}
+	j.Name, j.Last = last.Name, last
+	if durations.Valid {
+		ds := make([]float64, 0, PercentileWindow)
+		for rest := durations.String; rest != ""; {
+			var one string
+			one, rest, _ = strings.Cut(rest, ",")
+			d, err := strconv.ParseFloat(one, 64)
+			if err != nil {
+				return j, fmt.Errorf("job %q: duration %q: %w", j.Name, one, err)
+			}
+			ds = append(ds, d)
+		}
+		slices.Sort(ds)
+		j.P50MS, j.P95MS = percentile(ds, 0.50), percentile(ds, 0.95)
+	}
+	return j, nil
+}
+
+// percentile is the nearest-rank percentile of sorted values, or nil
+// without data.
+func percentile(sorted []float64, p float64) *float64 {
+	if len(sorted) == 0 {
+		return nil
+	}
+	rank := int(math.Ceil(p*float64(len(sorted)))) - 1
+	v := sorted[max(rank, 0)]
+	return &v
+}
+
+// Jobs summarises each job of the session, most recently run first, in
+// one query. Past the job limit (lowered after the jobs were made) only
+// the most recent ones are listed, so that the answer keeps its bound.
+func (db *DB) Jobs(ctx context.Context, sessionID int64) ([]domain.Job, error) {
+	query, args := listJobsQuery, []any{sessionID}
+	if limit := db.maxJobs.Load(); limit > 0 {
+		query, args = listSomeJobsQuery, append(args, limit)
+	}
+	rows, err := db.read.QueryContext(ctx, db.q(query), args...)
+	if err != nil {
+		return nil, db.wrap("jobs", err)
+	}
+	defer rows.Close()
+	jobs := []domain.Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, db.wrap("jobs", err)
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, db.wrap("jobs", rows.Err())
+}
+
+// Job reads one job with its last event in full.
+func (db *DB) Job(ctx context.Context, sessionID int64, name string) (domain.Job, error) {
+	j, err := scanJob(db.read.QueryRowContext(ctx, db.q(oneJobQuery), sessionID, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return j, domain.ErrNotFound
+	}
+	return j, db.wrap("job", err)
+}
+
+// errJobsRefused rolls a commit back so that it is made again without the
+// requests that enforceJobLimit refused.
+var errJobsRefused = errors.New("requests refused for the job limit")
+
+// enforceJobLimit runs in the commit after upsertJobs, and only for
+// sessions that it gave new job names (inserted): the common commit, with
+// names the sessions have, costs nothing more. Where a session is now over
+// the limit, the requests that brought the names past it are refused, in
+// order (the earlier ones keep theirs), and errJobsRefused is returned.
+func (db *DB) enforceJobLimit(ctx context.Context, tx *sql.Tx, bySession map[int64][]*store.Append, inserted map[int64]map[string]bool) error {
+	limit := int(db.maxJobs.Load())
+	if limit <= 0 || len(inserted) == 0 {
+		return nil
+	}
+	refused := false
+	for session, names := range inserted {
+		var count int
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM jobs WHERE session_id = ?`), session).Scan(&count); err != nil {
+			return fmt.Errorf("count jobs: %w", err)
+		}
+		if count <= limit {
+			continue
+		}
+		had := count - len(names)
+		admitted := make(map[string]bool)
+		for _, a := range bySession[session] {
+			fresh := make(map[string]bool)
+			for i := range a.Stored {
+				if name := a.Stored[i].Name; names[name] && !admitted[name] {
+					fresh[name] = true
+				}
+			}
+			if had+len(admitted)+len(fresh) <= limit {
+				for name := range fresh {
+					admitted[name] = true
+				}
+				continue
+			}
+			a.Err = tooManyJobs(had+len(admitted), limit)
+			refused = true
+		}
+	}
+	if refused {
+		return errJobsRefused
+	}
+	return nil
+}
+
+func tooManyJobs(have, limit int) error {
+	return fmt.Errorf("%w: this session has %d job names and the server allows %d (--max-jobs-per-session); "+
+		"nothing of this request was stored. Events of the session's existing jobs are still accepted: "+
+		"reuse a job name and put what varies (an id, a date) in metadata, or ask the server's operator to raise --max-jobs-per-session",
+		store.ErrTooManyJobs, have, limit)
+}
