@@ -171,9 +171,8 @@ def main() -> None:
         between = lambda: None  # noqa: E731
     else:
         client.stop()
-        time.sleep(1.2)
+        time.sleep(1.2)  # the thread is gone: it is no longer idle, so callers never wake it
         client.queue.clear()
-        client.idle = False
 
         def between() -> None:
             client.queue.clear()

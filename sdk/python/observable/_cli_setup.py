@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from . import _config
+from ._cli_context import Context
 from ._cli_http import ApiError, cli_version
 from ._cli_pairing import (
     EXIT_OK, EXIT_SERVER, Failure, describe_devices, device_name, explain,
     next_steps, require_pairing, send_first_event,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .cli import Context
 
 T = TypeVar("T")
 
@@ -26,7 +24,7 @@ def _home_relative(path: Path) -> str:
         return str(path)
 
 
-def _call(ctx: "Context", fn: Callable[..., T], *args: Any) -> T:
+def _call(ctx: Context, fn: Callable[..., T], *args: Any) -> T:
     try:
         return fn(*args)
     except ApiError as e:
@@ -42,7 +40,7 @@ def _saved_file() -> Dict[str, Any]:
 
 # --- setup -------------------------------------------------------------------
 
-def setup_command(ctx: "Context") -> int:
+def setup_command(ctx: Context) -> int:
     term, s = ctx.term, ctx.settings
     force = getattr(ctx.args, "force", False)
     if s.config_error:
@@ -60,7 +58,7 @@ def setup_command(ctx: "Context") -> int:
     return _new_session(ctx)
 
 
-def _resume_existing(ctx: "Context", session_id: str) -> Optional[int]:
+def _resume_existing(ctx: Context, session_id: str) -> Optional[int]:
     """Handle a session that is already set up; None means: make a new one."""
     term = ctx.term
     try:
@@ -86,7 +84,7 @@ def _resume_existing(ctx: "Context", session_id: str) -> Optional[int]:
     return EXIT_OK
 
 
-def _new_session(ctx: "Context") -> int:
+def _new_session(ctx: Context) -> int:
     term = ctx.term
     term.line(f"Setting up Observable Code: pairing your phone with {term.q(ctx.host)}.")
     answer = _call(ctx, ctx.client.create_session, ctx.host[:255])
@@ -108,7 +106,7 @@ def _new_session(ctx: "Context") -> int:
     return EXIT_OK
 
 
-def _save(ctx: "Context", session_id: str) -> Tuple[Path, Optional[Path]]:
+def _save(ctx: Context, session_id: str) -> Tuple[Path, Optional[Path]]:
     """Save the new session, keeping what the file held before beside it."""
     path = _config.config_path()
     try:
@@ -134,7 +132,7 @@ def _save(ctx: "Context", session_id: str) -> Tuple[Path, Optional[Path]]:
     return path, (keep if old is not None else None)
 
 
-def _finish(ctx: "Context", session_id: str, pairing: Optional[Dict[str, Any]],
+def _finish(ctx: Context, session_id: str, pairing: Optional[Dict[str, Any]],
             known: List[Dict[str, Any]],
             first: bool, command: str, replace: bool = False) -> None:
     """Pair, then say what happened and what to do next."""
@@ -163,7 +161,7 @@ def _finish(ctx: "Context", session_id: str, pairing: Optional[Dict[str, Any]],
 
 # --- pair --------------------------------------------------------------------
 
-def pair_command(ctx: "Context") -> int:
+def pair_command(ctx: Context) -> int:
     term, s = ctx.term, ctx.settings
     replace = bool(getattr(ctx.args, "replace", False))
     if not s.session_id:
@@ -197,7 +195,7 @@ def pair_command(ctx: "Context") -> int:
 
 # --- show-key ----------------------------------------------------------------
 
-def show_key_command(ctx: "Context") -> int:
+def show_key_command(ctx: Context) -> int:
     path = _config.config_path()
     try:
         data = _config.read_config(path)

@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
+from ._cli_context import Context
 from ._cli_http import ApiError, parse_time
 from ._cli_pairing import EXIT_NOT_READY, EXIT_OK, EXIT_SERVER, SERVER_HINT, device_name, explain
 from ._cli_term import format_ago
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .cli import Context
 
 LABEL = 9
 
@@ -31,7 +29,7 @@ def _when(value: Any) -> Optional[datetime]:
     return parse_time(value)
 
 
-def _ago(ctx: "Context", when: Optional[datetime]) -> str:
+def _ago(ctx: Context, when: Optional[datetime]) -> str:
     left = ctx.client.seconds_until(when)
     return format_ago(None if left is None else -left)
 
@@ -45,7 +43,7 @@ def _local(when: Optional[datetime]) -> str:
     return local.strftime("%Y-%m-%d %H:%M")
 
 
-def status_command(ctx: "Context") -> int:
+def status_command(ctx: Context) -> int:
     report = _collect(ctx)
     if getattr(ctx.args, "json", False):
         ctx.term.out.write(json.dumps(report, indent=2) + "\n")
@@ -55,7 +53,7 @@ def status_command(ctx: "Context") -> int:
     return int(report["exit_code"])
 
 
-def _collect(ctx: "Context") -> Dict[str, Any]:
+def _collect(ctx: Context) -> Dict[str, Any]:
     s = ctx.settings
     report: Dict[str, Any] = {
         "api_url": ctx.api_url, "api_url_source": ctx.api_url_source, "reachable": False,
@@ -120,7 +118,7 @@ def _collect(ctx: "Context") -> Dict[str, Any]:
     return report
 
 
-def _render(ctx: "Context", r: Dict[str, Any]) -> None:
+def _render(ctx: Context, r: Dict[str, Any]) -> None:
     term = ctx.term
     ok, fail, dot = term.sym("ok"), term.sym("fail"), term.sym("dot")
 

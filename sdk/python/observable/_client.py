@@ -1,15 +1,13 @@
 """The process-wide client: settings, lifecycle, exit and fork handling.
 
-The client is created at the first event (not at import: the environment
-may change until then). Without credentials there is no client at all and
-tracked code runs as if undecorated.
+The client (a SenderThread) is created at the first event (not at import:
+the environment may change until then). Without credentials there is no
+client at all and tracked code runs as if undecorated.
 
 Exit: an atexit handler (and, in multiprocessing children, which leave
-through os._exit, a multiprocessing Finalize) gives the sender thread a
-short moment to deliver what is queued, then writes what is left to the
-spool and starts a detached sender for it. Fork: the child forgets the
-parent's queue (the parent sends those events) and gets its own client at
-its first event.
+through os._exit, a multiprocessing Finalize) runs the exit hand-off
+(_exit). Fork: the child forgets the parent's queue (the parent sends those
+events) and gets its own client at its first event.
 """
 
 from __future__ import annotations
@@ -17,22 +15,16 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import Optional
 
-from . import _config, _spool, _track, _warn
-from ._sender_thread import Sender
+from . import _config, _exit, _track, _warn
+from ._sender_thread import SenderThread
 
-# The exit waits at most this long for delivery before spooling; with the
-# spool write and the detached sender's start, exit stays within ~300 ms.
-EXIT_WAIT = 0.15
-SENDER_ENV = "OBSERVABLE_CODE_DETACHED_SENDER"
-
-_client: Optional[Sender] = None
+_client: Optional[SenderThread] = None
 _settings: Optional[_config.Settings] = None  # kept across fork
 _init_lock = threading.Lock()
 _atexit_registered = False
 _finalize_pid: Optional[int] = None
-_children: List[Any] = []  # detached senders, kept so no ResourceWarning fires
 
 
 def _settings_or_warn() -> Optional[_config.Settings]:
@@ -52,27 +44,29 @@ def _settings_or_warn() -> Optional[_config.Settings]:
     return settings if settings.session_id else None
 
 
-def activate() -> Callable[[Any], None]:
+def activate() -> _track.Push:
     """Create the client on the first event; returns the push to use."""
     global _client, _settings
     with _init_lock:
-        if _track._push is not _track._first_push:
-            return _track._push
+        current = _track.current_route()
+        if current is not None:
+            return current  # another thread's first event got here first
         try:
             if _settings is None:
                 _settings = _settings_or_warn()
             client = None
             if _settings is not None and _settings.session_id:
-                client = Sender(_settings.api_url, _settings.session_id)
+                client = SenderThread(_settings.api_url, _settings.session_id)
                 client.start()
         except Exception as e:
             _warn.warn_once("setup", f"events are not sent: {e}")
             client = None
         _client = client
-        _track._push = client.push if client is not None else _track._discard
+        push = client.push if client is not None else _track.discard
+        _track.route(push)
         if client is not None:
             _register_exit()
-        return _track._push
+        return push
 
 
 def _register_exit() -> None:
@@ -106,71 +100,19 @@ def flush(timeout: float = 2.0) -> bool:
 
 def at_exit() -> None:
     client = _client
-    if client is None or client.pid != os.getpid():
-        return
-    try:
-        leftovers = client.shutdown(EXIT_WAIT)
-        client.report_drops()
-        if leftovers:
-            _spool_and_hand_off(client, leftovers)
-        elif client.spool_left_behind():
-            # The API works but this process leaves before it sent older
-            # spooled events: hand them to a detached sender.
-            _hand_off(client)
-    except Exception as e:
-        _warn.warn_once("exit", f"could not finish sending at exit: {e}")
-
-
-def _spool_and_hand_off(client: Sender, events: List[str]) -> None:
-    kept, lost = client.spool.write(events)
-    if lost:
-        _warn.warn_once("spool-full", f"{lost} events could not be kept on disk and are lost")
-    if not kept:
-        return
-    _warn.warn_once(
-        "spooled",
-        f"{kept} events could not be delivered before exit ({client.last_problem or 'API not reachable'}); "
-        f"they are kept in {client.spool.directory()} and will be sent when the API is reachable",
-    )
-    _hand_off(client)
-
-
-def _hand_off(client: Sender) -> None:
-    if os.environ.get(SENDER_ENV, "1").strip() != "0":
-        _start_detached_sender(client.api_url, client.session_id)
-
-
-def _start_detached_sender(api_url: str, session_id: str) -> None:
-    exe = sys.executable
-    if not exe or not os.access(exe, os.X_OK):
-        return
-    import subprocess  # only now: most programs never need it
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ)
-    env[_config.SESSION_ENV] = session_id  # in the environment, never on the command line
-    env[_config.API_URL_ENV] = api_url
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
-    try:
-        kwargs: Dict[str, Any] = {"start_new_session": True} if os.name == "posix" else {}
-        _children.append(subprocess.Popen(
-            [exe, "-m", "observable._sender"], env=env, cwd=os.path.abspath(os.sep),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            close_fds=True, **kwargs,
-        ))
-    except Exception:
-        pass  # the next process that uses the SDK delivers the spool instead
+    if client is not None:
+        _exit.finish(client)
 
 
 def _after_fork_in_child() -> None:
     """A forked child starts empty; the parent sends what it had queued."""
-    global _client, _init_lock, _finalize_pid
+    global _client, _init_lock
     _init_lock = threading.Lock()
-    _warn._lock = threading.Lock()
     old, _client = _client, None
     if old is not None:
         old.abandon_after_fork()
-    if _track._push is not _track._discard:
-        _track._push = _track._first_push
+    if _track.current_route() is not _track.discard:
+        _track.route(None)  # a client of its own at its first event
 
 
 def reset_for_tests() -> None:
@@ -180,9 +122,10 @@ def reset_for_tests() -> None:
         old, _client, _settings = _client, None, None
         if old is not None:
             old.stop()
-        _track._push = _track._first_push
+        _track.route(None)
     _warn.reset()
 
 
+_track.on_first_event(activate)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,6 +1,6 @@
 """From what the caller's thread queued to the event the server accepts.
 
-The caller's thread only queues a tuple (see _track.py); everything costly
+The caller's thread only queues a Call (_record.py); everything costly
 happens here, on the sender thread: ids, wall-clock time, the error's
 traceback, metadata serialisation and the contract's validation rules, so
 the server never rejects a batch the SDK sent.
@@ -15,17 +15,18 @@ import sys
 import time
 import traceback
 from types import TracebackType
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
+from ._record import Call, Failure, Scope
 from ._serialize import dumps, metadata_json, safe_str, truncate_text
 from ._version import __version__
 
-# A queued item: (name, status or None, start or None, end, pending traces,
-# traces made during the call, (exception, its traceback where the tracked
-# call ended) or None). Times are perf_counter(). The traceback is taken then
-# because exc.__traceback__ keeps growing as the exception propagates.
-Failure = Tuple[BaseException, Optional[TracebackType]]
-Item = Tuple[Any, Optional[str], Optional[float], float, Any, Any, Optional[Failure]]
+
+class Built(NamedTuple):
+    """An event ready to send: its id (for de-duplication) and its JSON."""
+
+    id: str
+    json: str
 
 MAX_NAME = 200
 MAX_STATUS = 32
@@ -43,6 +44,8 @@ CANCELLED = "cancelled"
 def clean_name(name: Any) -> str:
     """1 to 200 characters, whatever was given."""
     text = name if type(name) is str else safe_str(name, 400)
+    if "\x00" in text:  # refused by the server (no database stores it)
+        text = text.replace("\x00", "\ufffd")
     text = text.strip()
     if not text:
         return "unnamed"
@@ -157,11 +160,9 @@ def make_source() -> Dict[str, Any]:
     }
 
 
-def _merged_metadata(item: Item) -> Optional[Dict[Any, Any]]:
-    pending, during = item[4], item[5]
-    before = pending if type(pending) is dict else None
-    if type(during) is not dict:
-        during = getattr(during, "meta", None)
+def _merged_metadata(call: Call) -> Optional[Dict[Any, Any]]:
+    before = call.before if type(call.before) is dict else None
+    during = call.during.meta if type(call.during) is Scope else None
     if not before:
         return during or None
     if not during:
@@ -171,9 +172,9 @@ def _merged_metadata(item: Item) -> Optional[Dict[Any, Any]]:
     return merged
 
 
-def build(item: Item, source: Dict[str, Any], wall_offset: float) -> Tuple[str, str]:
-    """Return (id, the event's JSON). wall_offset = time.time() - perf_counter()."""
-    name, status, start, end, _, _, failure = item
+def build(call: Call, source: Dict[str, Any], wall_offset: float) -> Built:
+    """The event the server accepts. wall_offset = time.time() - perf_counter()."""
+    name, status, start, end, failure = call.name, call.status, call.start, call.end, call.failure
     event: Dict[str, Any] = {"id": os.urandom(16).hex(), "name": clean_name(name)}
     if status is None:
         event["status"], error = outcome(failure)
@@ -184,8 +185,8 @@ def build(item: Item, source: Dict[str, Any], wall_offset: float) -> Tuple[str, 
     event["timestamp"] = iso_utc(end + wall_offset)
     if error is not None:
         event["error"] = error
-    meta = metadata_json(_merged_metadata(item))
+    meta = metadata_json(_merged_metadata(call))
     if meta:
         event["metadata"] = meta
     event["source"] = source
-    return event["id"], dumps(event)
+    return Built(event["id"], dumps(event))

@@ -16,33 +16,30 @@ import time
 from typing import List
 
 from . import _config, _spool, _transport
+from ._delivery import MAX_BATCH_BYTES, RETRY, SMALLER, Link, Verdict
 
 TTL_ENV = "OBSERVABLE_CODE_SENDER_SECONDS"
 LOCK_RETRIES = 10
 
 
 def run(api_url: str, session_id: str, ttl: float) -> int:
-    transport = _transport.Transport(api_url, session_id)
+    link = Link(api_url, _transport.Transport(api_url, session_id))
     spool = _spool.Spool(api_url, session_id)
     deadline = time.monotonic() + ttl
-    batch = [500]
     attempt = busy = 0
     while time.monotonic() < deadline:
-        retry: List[float] = []
+        retry: List[Verdict] = []
 
         def send(events: List[str]) -> bool:
-            result = transport.post(_transport.batch_body(events))
-            if result.kind == _transport.OK:
-                return True
-            if result.kind == _transport.TOO_LARGE and len(events) > 1:
-                batch[0] = max(1, len(events) // 2)
+            verdict = link.send(events, whole=True)
+            if verdict.kind == RETRY:
+                retry.append(verdict)
                 return False
-            if result.kind == _transport.RETRY:
-                retry.append(result.retry_after if result.retry_after is not None else -1.0)
-                return False
-            return True  # refused for good (unknown session, invalid): drop
+            # Stored, or refused for good (unknown session, invalid): done
+            # with them. SMALLER: the same events go again in halves.
+            return verdict.kind != SMALLER
 
-        done = spool.drain(send, lambda: batch[0], 900 * 1024, lambda: time.monotonic() < deadline)
+        done = spool.drain(send, lambda: link.batch_events, MAX_BATCH_BYTES, lambda: time.monotonic() < deadline)
         if done:
             return 0
         if done is None:
@@ -57,7 +54,8 @@ def run(api_url: str, session_id: str, ttl: float) -> int:
         busy = 0
         if retry:
             attempt += 1
-            wait = retry[0] if retry[0] >= 0 else _transport.retry_delay(attempt, base=1.0, cap=60.0)
+            first = retry[0]
+            wait = first.delay if first.honour else _transport.retry_delay(attempt, base=1.0, cap=60.0)
             time.sleep(max(0.0, min(wait, deadline - time.monotonic())))
     return 0
 

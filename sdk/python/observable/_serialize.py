@@ -45,6 +45,10 @@ def dumps(value: Any) -> str:
 
 
 def truncate_text(text: str, limit: int) -> str:
+    if "\x00" in text:
+        # Neither database stores a NUL, so the server refuses one: the
+        # event must arrive, with the character marked as replaced.
+        text = text.replace("\x00", "\ufffd")
     if len(text) <= limit:
         return text
     cut = len(text) - limit

@@ -1,19 +1,22 @@
 """track(), trace() and event(): the code that runs on the caller's thread.
 
 Everything here is on the hot path, so it does the least possible: read the
-context variable, read the clock, build a tuple, append it to a deque. No
-I/O, no JSON, no locks, no logging. The sender thread does the rest
-(_events.build).
+context variable, read the clock, build a Call record (_record.py), hand it
+to the route. No I/O, no JSON, no locks, no logging. The sender thread does
+the rest (_events.build).
 
 Trace metadata lives in one ContextVar, so each thread and each asyncio task
 has its own. Its value is:
   - None: nothing traced;
   - a dict: traces made outside any tracked call, waiting for the next one;
-  - a _Scope: we are inside a tracked call; its .meta holds the traces made
+  - a Scope: we are inside a tracked call; its .meta holds the traces made
     during that call (a nested tracked call gets a scope of its own, so
     traces always belong to the innermost running call).
 Values are never mutated in place, only replaced, because a task created
 while a dict is pending shares that very object with its parent.
+
+Where records go (the route) is set by whoever owns the delivery
+(_client): this module imports no other part of the SDK but its records.
 """
 
 from __future__ import annotations
@@ -25,42 +28,48 @@ from time import perf_counter
 from types import TracebackType
 from typing import Any, AsyncGenerator, Callable, Dict, Generator, Optional, Type, TypeVar, cast, overload
 
+from ._record import Call, Scope, new_call
+
 F = TypeVar("F", bound=Callable[..., Any])
+Push = Callable[[Call], None]
 
-
-class _Scope:
-    """The trace state of one running tracked call (immutable)."""
-
-    __slots__ = ("meta", "outer", "start", "owner")
-
-    def __init__(self, meta: Optional[Dict[str, Any]], outer: Any, start: float, owner: Any) -> None:
-        self.meta = meta
-        self.outer = outer
-        self.start = start
-        self.owner = owner
-
-
-_IN_CALL = _Scope(None, None, 0.0, None)
+_IN_CALL = Scope(None, None, 0.0, None)
 _var: ContextVar[Any] = ContextVar("observable_trace", default=None)
 _get = _var.get
 _set = _var.set
 
 
-def _discard(item: Any) -> None:
-    """The push used when the SDK is disabled (no credentials)."""
+def discard(item: Call) -> None:
+    """The route when the SDK is disabled (no credentials)."""
 
 
-def _first_push(item: Any) -> None:
-    """Resolve settings and start the client on the first event, then push."""
-    from . import _client
-
-    push = _client.activate()
-    push(item)
+_starter: Callable[[], Push] = lambda: discard  # replaced by _client at import
 
 
-# Rebound by _client: _first_push until the first event, then the client's
-# push (or _discard), and back to _first_push in a forked child.
-_push: Callable[[Any], None] = _first_push
+def _first_push(item: Call) -> None:
+    """The route until the first event: start delivery, then push."""
+    _starter()(item)
+
+
+# Looked up on every call (a module global: the cheapest indirection).
+_push: Push = _first_push
+
+
+def on_first_event(starter: Callable[[], Push]) -> None:
+    """Call starter() at the first event; it returns (and routes to) the push to use."""
+    global _starter
+    _starter = starter
+
+
+def route(push: Optional[Push]) -> None:
+    """Send records to push from now on; None: back to starting at the next event."""
+    global _push
+    _push = _first_push if push is None else push
+
+
+def current_route() -> Optional[Push]:
+    """The push records go to; None while the first event has not started delivery."""
+    return None if _push is _first_push else _push
 
 
 def trace(key: str, value: Any) -> None:
@@ -80,14 +89,14 @@ def trace(key: str, value: Any) -> None:
             _set(new)
         else:
             meta = {key: value} if cur.meta is None else {**cur.meta, key: value}
-            _set(_Scope(meta, cur.outer, cur.start, cur.owner))
+            _set(Scope(meta, cur.outer, cur.start, cur.owner))
     except Exception:
         pass
 
 
 def event(name: str, status: str = "completed", **kwargs: Any) -> None:
     """Post an event without wrapping a function; kwargs become metadata."""
-    _push((name, status, None, perf_counter(), None, kwargs, None))
+    _push(new_call(Call, (name, status, None, perf_counter(), kwargs, None, None)))
 
 
 def _take_pending() -> Any:
@@ -131,21 +140,22 @@ class _Tracker:
 
     def __enter__(self) -> "_Tracker":
         outer = _get()
-        _set(_Scope(None, outer, perf_counter(), self))
+        _set(Scope(None, outer, perf_counter(), self))
         return self
 
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
         end = perf_counter()
         scope = _get()
-        if type(scope) is _Scope and scope.owner is self:
+        failure = None if exc is None else (exc, tb)
+        if type(scope) is Scope and scope.owner is self:
             outer = scope.outer
-            _set(outer if type(outer) is _Scope else None)
-            _push((self.name, None, scope.start, end, outer, scope, None if exc is None else (exc, tb)))
+            _set(outer if type(outer) is Scope else None)
+            _push(new_call(Call, (self.name, None, scope.start, end, outer, scope, failure)))
         else:
             # Entered in another context (rare: e.g. a generator or an
             # asyncio callback split the block): no duration to report.
-            _push((self.name, None, None, end, None, None, None if exc is None else (exc, tb)))
+            _push(new_call(Call, (self.name, None, None, end, None, None, failure)))
 
     async def __aenter__(self) -> "_Tracker":
         return self.__enter__()
@@ -201,21 +211,18 @@ def track(name: Any) -> Any:
 def _wrap_sync(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def tracked(*args: Any, **kwargs: Any) -> Any:
-        outer = _get()
-        _set(_IN_CALL)
+        outer = _set(_IN_CALL).old_value  # one C call where _get() + _set() were two
         start = perf_counter()
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
             end = perf_counter()
-            scope = _get()
-            _set(outer if type(outer) is _Scope else None)
-            _push((name, None, start, end, outer, scope, (exc, exc.__traceback__)))
+            scope = _set(outer if type(outer) is Scope else None).old_value
+            _push(new_call(Call, (name, None, start, end, outer, scope, (exc, exc.__traceback__))))
             raise
         end = perf_counter()
-        scope = _get()
-        _set(outer if type(outer) is _Scope else None)
-        _push((name, None, start, end, outer, scope, None))
+        scope = _set(outer if type(outer) is Scope else None).old_value
+        _push(new_call(Call, (name, None, start, end, outer, scope, None)))
         return result
 
     return tracked
@@ -226,21 +233,18 @@ def _wrap_async(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     # helper would add a call to every tracked call on the caller's thread.
     @functools.wraps(fn)
     async def tracked(*args: Any, **kwargs: Any) -> Any:
-        outer = _get()
-        _set(_IN_CALL)
+        outer = _set(_IN_CALL).old_value  # one C call where _get() + _set() were two
         start = perf_counter()
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
             end = perf_counter()
-            scope = _get()
-            _set(outer if type(outer) is _Scope else None)
-            _push((name, None, start, end, outer, scope, (exc, exc.__traceback__)))
+            scope = _set(outer if type(outer) is Scope else None).old_value
+            _push(new_call(Call, (name, None, start, end, outer, scope, (exc, exc.__traceback__))))
             raise
         end = perf_counter()
-        scope = _get()
-        _set(outer if type(outer) is _Scope else None)
-        _push((name, None, start, end, outer, scope, None))
+        scope = _set(outer if type(outer) is Scope else None).old_value
+        _push(new_call(Call, (name, None, start, end, outer, scope, None)))
         return result
 
     return tracked
@@ -261,9 +265,9 @@ def _wrap_gen(name: str, fn: Callable[..., Generator[Any, Any, Any]]) -> Callabl
         try:
             result = yield from fn(*args, **kwargs)
         except BaseException as exc:
-            _push((name, None, start, perf_counter(), pending, None, (exc, exc.__traceback__)))
+            _push(new_call(Call, (name, None, start, perf_counter(), pending, None, (exc, exc.__traceback__))))
             raise
-        _push((name, None, start, perf_counter(), pending, None, None))
+        _push(new_call(Call, (name, None, start, perf_counter(), pending, None, None)))
         return result
 
     return tracked
@@ -288,9 +292,9 @@ def _wrap_async_gen(name: str, fn: Callable[..., AsyncGenerator[Any, Any]]) -> C
                 else:
                     item = await agen.asend(sent)
         except StopAsyncIteration:
-            _push((name, None, start, perf_counter(), pending, None, None))
+            _push(new_call(Call, (name, None, start, perf_counter(), pending, None, None)))
         except BaseException as exc:
-            _push((name, None, start, perf_counter(), pending, None, (exc, exc.__traceback__)))
+            _push(new_call(Call, (name, None, start, perf_counter(), pending, None, (exc, exc.__traceback__))))
             raise
 
     return tracked

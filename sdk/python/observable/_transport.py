@@ -83,6 +83,8 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
 
 
 class Transport:
+    """The exporter: one kept-alive connection to one server's events route."""
+
     def __init__(self, api_url: str, session_id: str, timeout: float = TIMEOUT) -> None:
         check_settings(api_url, session_id)
         parts = urllib.parse.urlsplit(api_url)
@@ -124,6 +126,14 @@ class Transport:
         if https:
             return http.client.HTTPSConnection(host, port, timeout=self.timeout)
         return http.client.HTTPConnection(host, port, timeout=self.timeout)
+
+    def export(self, events: List[str]) -> Result:
+        """Send events (their JSON texts) as one batch."""
+        return self.post(batch_body(events))
+
+    def forget(self) -> None:
+        """In a forked child: the connection is the parent's socket; never touch it."""
+        self.conn = None
 
     def close(self) -> None:
         conn, self.conn = self.conn, None

@@ -7,6 +7,7 @@ traceback is ever printed.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Set
@@ -44,3 +45,14 @@ def reset() -> None:
     """Forget what was said (tests only)."""
     with _lock:
         _said.clear()
+
+
+def _after_fork_in_child() -> None:
+    # Another thread may have held the lock at the fork: the child's copy
+    # would stay locked forever.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

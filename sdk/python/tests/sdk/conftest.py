@@ -65,12 +65,12 @@ class Captured:
 def captured() -> Iterator[Captured]:
     """Route the hot path's queue into a list (no thread, no network)."""
     c = Captured()
-    old = _track._push
-    _track._push = c.items.append
+    old = _track.current_route()
+    _track.route(c.items.append)
     try:
         yield c
     finally:
-        _track._push = old
+        _track.route(old)
 
 
 @pytest.fixture
