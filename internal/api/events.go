@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -115,15 +116,61 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 			Message: "status must be a lowercase word such as failed or completed"})
 		return
 	}
-	events, err := s.deps.Store.ListEvents(r.Context(), who.sessionID, query)
+	events, more, err := s.boundedEvents(r.Context(), who.sessionID, query)
 	if s.storeError(w, "list events", err) {
 		return
 	}
 	var next *int64
-	if len(events) == query.Limit {
+	if more || len(events) == query.Limit {
 		next = &events[len(events)-1].Seq
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": events, "next_before": next})
+}
+
+// Reads of events are bounded by bytes as well as by count: 200 events of
+// up to --max-body-bytes each would make one answer of 200 MiB. A list is
+// read a few events at a time and stops once answerBudget bytes are in it
+// (always after at least one event), so a request holds at most a page and
+// the budget, and next_before carries the client on.
+const (
+	answerBudget = 2 << 20
+	readPage     = 8
+)
+
+// boundedEvents reads up to q.Limit events, newest first, within
+// answerBudget; more says it stopped at the budget before q.Limit.
+func (s *Server) boundedEvents(ctx context.Context, sessionID int64, q store.EventQuery) ([]domain.StoredEvent, bool, error) {
+	var out []domain.StoredEvent
+	size := 0
+	for len(out) < q.Limit {
+		page := q
+		page.Limit = min(readPage, q.Limit-len(out))
+		events, err := s.deps.Store.ListEvents(ctx, sessionID, page)
+		if err != nil {
+			return nil, false, err
+		}
+		for i := range events {
+			if len(out) > 0 && size+eventSize(&events[i]) > answerBudget {
+				return out, true, nil
+			}
+			size += eventSize(&events[i])
+			out = append(out, events[i])
+		}
+		if len(events) < page.Limit {
+			return out, false, nil
+		}
+		q.Before = events[len(events)-1].Seq
+	}
+	return out, false, nil
+}
+
+// eventSize is about what an event takes in an answer.
+func eventSize(e *domain.StoredEvent) int {
+	n := 256 + len(e.Name) + len(e.Status) + len(e.ID) + len(e.Metadata) + len(e.Source)
+	if e.Error != nil {
+		n += len(e.Error.Type) + len(e.Error.Message) + len(e.Error.Traceback)
+	}
+	return n
 }
 
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {

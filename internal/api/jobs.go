@@ -12,8 +12,7 @@ import (
 )
 
 // jobRecentEvents is how many of a job's newest events GET
-// /api/v1/jobs/{name} carries in full. With the last event, that answer
-// holds at most 21 events, each within --max-body-bytes.
+// /api/v1/jobs/{name} carries in full, within answerBudget bytes.
 const jobRecentEvents = 20
 
 // listJobs answers summaries: each job's last event without its metadata
@@ -54,7 +53,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 	if s.storeError(w, "read job", err) {
 		return
 	}
-	recent, err := s.deps.Store.ListEvents(r.Context(), who.sessionID, store.EventQuery{Limit: jobRecentEvents, Name: name})
+	recent, _, err := s.boundedEvents(r.Context(), who.sessionID, store.EventQuery{Limit: jobRecentEvents, Name: name})
 	if s.storeError(w, "read job", err) {
 		return
 	}
