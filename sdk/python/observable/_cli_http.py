@@ -34,7 +34,7 @@ def cli_version() -> str:
         return version
     try:
         from importlib.metadata import version as dist_version
-        return dist_version("observable-code")
+        return dist_version("observable-code-sdk")
     except Exception:  # not installed as a distribution (a source checkout)
         return "0+unknown"
 

@@ -46,11 +46,11 @@ def test_pip_install_into_a_fresh_venv(tmp_path, env):
             print(json.dumps({
                 "file": observable.__file__,
                 "version": observable.__version__,
-                "dist": metadata.version("observable-code"),
+                "dist": metadata.version("observable-code-sdk"),
                 "typed": resources.files("observable").joinpath("py.typed").is_file(),
-                "script": [ep.value for ep in metadata.distribution("observable-code").entry_points
+                "script": [ep.value for ep in metadata.distribution("observable-code-sdk").entry_points
                            if ep.group == "console_scripts" and ep.name == "observable"],
-                "requires": metadata.requires("observable-code"),
+                "requires": metadata.requires("observable-code-sdk"),
                 "flushed": observable.flush(5),
             }))
         """, e, python=python, path=tmp_path / "use_it.py")
