@@ -38,7 +38,8 @@ def _settings_or_warn() -> Optional[_config.Settings]:
     elif not settings.session_id:
         _warn.warn_once(
             "no-credentials",
-            f"no session id ({_config.SESSION_ENV} is not set and {_config.config_path()} "
+            f"no session id ({_config.SESSION_ENV} and {_config.API_KEY_ENV} are not set "
+            f"and {_config.config_path()} "
             "has none), so events are not sent; run `observable setup` to pair your phone",
         )
     return settings if settings.session_id else None

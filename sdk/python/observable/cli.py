@@ -4,6 +4,9 @@
     observable pair       pair another phone (or --replace the paired ones)
     observable show-key   print the saved session key
     observable status     is the server up, the session valid, a phone paired?
+    observable run        run any command and report it (cron, shell scripts)
+    observable event      send an event from a shell
+    observable tail       show new events as they happen
 
 Exit codes: 0 done; 1 not set up, not paired, or the code expired; 2 bad
 usage; 3 the server could not be reached or failed; 130 stopped by Ctrl-C.
@@ -20,6 +23,7 @@ from typing import List, Optional
 from . import _config
 from ._cli_context import Context
 from ._cli_http import DEFAULT_TIMEOUT, cli_version
+from ._cli_jobs import HANDLERS as JOB_HANDLERS, RAW_HANDLERS, add_job_commands
 from ._cli_pairing import EXIT_INTERRUPTED, EXIT_NOT_READY, EXIT_OK, EXIT_USAGE, Failure
 from ._cli_setup import pair_command, setup_command, show_key_command
 from ._cli_status import status_command
@@ -102,11 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
                            help="unpair the other phones once the new one has paired")
         if name == "status":
             p.add_argument("--json", action="store_true", help="print the status as JSON")
+    add_job_commands(sub)
     return parser
 
 
 HANDLERS = {"setup": setup_command, "pair": pair_command, "show-key": show_key_command,
-            "status": status_command}
+            "status": status_command, **JOB_HANDLERS}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -114,12 +119,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     term = Term()
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and getattr(args, "command", None) == "event":
+            args.pairs += extra  # key=value pairs given after an option
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # --help, --version, or a usage error already printed
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
+    if args.command in RAW_HANDLERS:
+        return RAW_HANDLERS[args.command](args, term)
     ctx: Optional[Context] = None
     try:
         ctx = Context(args, term)
