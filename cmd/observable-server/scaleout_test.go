@@ -7,9 +7,6 @@ package main
 
 import (
 	"context"
-	"crypto/ecdh"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -122,14 +119,14 @@ func TestScaleOutStreamsAcrossInstances(t *testing.T) {
 
 	t.Run("long poll on A wakes on a claim on B", func(t *testing.T) {
 		key, code := newSession(t, a)
+		// Unpaired, a long poll holds until its timeout: its answer, not a
+		// sleep, shows that it waits rather than answering at once.
+		if r := callAPI("GET", a.url+"/api/v1/session?wait=paired&timeout=1", key, ""); r.status != http.StatusOK ||
+			r.took < 900*time.Millisecond || !strings.Contains(string(r.body), `"paired":false`) {
+			t.Fatalf("an unpaired long poll with timeout=1 answered %d after %v: %s", r.status, r.took, r.body)
+		}
 		answered := make(chan apiReply, 1)
 		go func() { answered <- callAPI("GET", a.url+"/api/v1/session?wait=paired&timeout=10", key, "") }()
-		time.Sleep(500 * time.Millisecond)
-		select {
-		case r := <-answered:
-			t.Fatalf("the long poll answered before any claim: %d %s", r.status, r.body)
-		default:
-		}
 		claimed := time.Now()
 		claimPairing(t, b, code)
 		select {
@@ -139,8 +136,7 @@ func TestScaleOutStreamsAcrossInstances(t *testing.T) {
 				Paired  bool              `json:"paired"`
 				Devices []json.RawMessage `json:"devices"`
 			}
-			json.Unmarshal(r.body, &st)
-			if r.status != http.StatusOK || !st.Paired || len(st.Devices) != 1 {
+			if err := json.Unmarshal(r.body, &st); err != nil || r.status != http.StatusOK || !st.Paired || len(st.Devices) != 1 {
 				t.Fatalf("long poll answered %d %s", r.status, r.body)
 			}
 			t.Logf("long poll on A answered %v after the claim on B", woke)
@@ -225,7 +221,10 @@ func metricSum(t *testing.T, p *serverProc, prefix string) float64 {
 	var sum float64
 	for _, line := range strings.Split(string(r.body), "\n") {
 		if strings.HasPrefix(line, prefix) {
-			v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			if err != nil {
+				t.Fatalf("metric line %q: %v", line, err)
+			}
 			sum += v
 		}
 	}
@@ -236,18 +235,13 @@ func metricSum(t *testing.T, p *serverProc, prefix string) float64 {
 // push each, whichever instance's worker claims the job.
 func TestScaleOutPushesOnce(t *testing.T) {
 	svc := newPushCounter(t)
-	a, b := twoInstances(t, pgtest.NewDatabase(t), "--push-allow", strings.TrimPrefix(svc.service.URL, "http://"))
+	db := pgtest.NewDatabase(t)
+	a, b := twoInstances(t, db, "--push-allow", strings.TrimPrefix(svc.service.URL, "http://"))
 	key, code := newSession(t, a)
 	token := claimPairing(t, b, code)
-	priv, err := ecdh.P256().GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth := make([]byte, 16)
-	rand.Read(auth)
-	enc := base64.RawURLEncoding.EncodeToString
+	p256dh, auth := portsBrowserKeys(t)
 	mustCall(t, http.StatusNoContent, "PUT", a.url+"/api/v1/device/push", token,
-		fmt.Sprintf(`{"endpoint":%q,"keys":{"p256dh":%q,"auth":%q}}`, svc.service.URL+"/push/phone", enc(priv.PublicKey().Bytes()), enc(auth)), nil)
+		fmt.Sprintf(`{"endpoint":%q,"keys":{"p256dh":%q,"auth":%q}}`, svc.service.URL+"/push/phone", p256dh, auth), nil)
 
 	const n = 40
 	var wg sync.WaitGroup
@@ -269,7 +263,25 @@ func TestScaleOutPushesOnce(t *testing.T) {
 			t.Fatalf("%d of %d notifications delivered in 20 s\nA:\n%s\nB:\n%s", svc.total.Load(), n, a.stop(), b.stop())
 		}
 	}
-	time.Sleep(1500 * time.Millisecond) // room for a second delivery to show up
+	// Every job done and none left queued: nothing can be delivered again.
+	conn, err := pgx.Connect(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var left int
+		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM push_jobs").Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		sent := metricSum(t, a, `observable_push_notifications_total{result="sent"}`) + metricSum(t, b, `observable_push_notifications_total{result="sent"}`)
+		if left == 0 && sent >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after the deliveries %d push jobs are left and %v counted sent", left, sent)
+		}
+	}
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	if svc.paths["/push/phone"] != n || len(svc.paths) != 1 || len(svc.topics) != n {
@@ -355,20 +367,35 @@ func TestScaleOutSurvivesPostgresOutage(t *testing.T) {
 	stopLoad := func() { stop.Store(true); wg.Wait() }
 	defer stopLoad()
 
-	time.Sleep(time.Second)
+	// waitFor polls cond until it holds, failing after within.
+	waitFor := func(within time.Duration, what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(within); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("not within %v: %s", within, what)
+			}
+		}
+	}
+	waitFor(10*time.Second, "20 events acknowledged before the outage", func() bool { return ackedNow() >= 20 })
 	before := ackedNow()
 	if err := pg.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	down := time.Now()
-	time.Sleep(500 * time.Millisecond)
 	for _, p := range procs {
-		r := callAPI("GET", p.url+"/readyz", "", "")
+		var r apiReply
+		waitFor(5*time.Second, p.url+"/readyz failing with PostgreSQL down", func() bool {
+			r = callAPI("GET", p.url+"/readyz", "", "")
+			return r.status != http.StatusOK
+		})
 		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || r.took > 3*time.Second {
 			t.Errorf("%s/readyz with PostgreSQL down: %d %v after %v; want 503 with Retry-After", p.url, r.status, r.err, r.took)
 		}
 	}
-	time.Sleep(2500 * time.Millisecond)
+	// The outage lasts until the load has met it for a while: many posts
+	// refused, each with a 503 rather than a hang.
+	refusedAtDown := unavail.Load()
+	waitFor(20*time.Second, "100 posts refused with 503 during the outage", func() bool { return unavail.Load() >= refusedAtDown+100 })
 	duringOutage := ackedNow()
 	refused := unavail.Load()
 	if err := pg.Start(); err != nil {
@@ -383,7 +410,6 @@ func TestScaleOutSurvivesPostgresOutage(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	recovered := time.Since(up)
-	time.Sleep(time.Second)
 	stopLoad()
 
 	t.Logf("acknowledged %d before the outage, %d by its end, %d in all; %d answers 503 while down (%v); "+
@@ -443,7 +469,20 @@ func TestScaleOutInstancesStartTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	procs := []*serverProc{launch(t, db), launch(t, db), launch(t, db)}
-	time.Sleep(time.Second)
+	// Wait until all three queue for the lock (not for a while, hoping).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var waiting int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "+
+			"AND database = (SELECT oid FROM pg_database WHERE datname = current_database())").Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting >= len(procs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d instances wait for the migration lock after 30 s", waiting, len(procs))
+		}
+	}
 	for _, p := range procs {
 		if statusOf(p.url+"/readyz") != 0 {
 			t.Fatalf("%s answers while the migration lock is held by someone else", p.url)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -21,21 +22,74 @@ const DeviceCookie = "observable_device"
 type principal struct {
 	sessionID int64
 	device    *domain.Device // nil for the session key
+	// deviceToken is the token the device authenticated with.
+	deviceToken string
+	// revocations is Broker.Revocations read before the credential was
+	// checked: a stream opened with it is checked again after an
+	// unpairing it may have missed.
+	revocations uint64
 }
 
+// credentials is what a route needs of its caller.
 type credentials int
 
 const (
+	none       credentials = 0
 	sessionKey credentials = 1 << iota
 	deviceToken
+	// originChecked takes no credential, but a request that gives an
+	// Origin must come from our own pages.
+	originChecked
 	either = sessionKey | deviceToken
 )
 
-// authenticate finds the caller, answering 401/403 itself when it fails.
-// Secrets are looked up by their SHA-256 hash, never compared as given, so
-// the time a lookup takes can tell a caller at most about a hash, which
-// says nothing of any secret.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, accept credentials) (principal, bool) {
+type callerKey struct{}
+
+// withCaller authenticates the request as its route asks and returns it
+// with the caller in its context (callerOf).
+func (s *Server) withCaller(w http.ResponseWriter, r *http.Request, accept credentials) (*http.Request, error) {
+	switch accept {
+	case none:
+		return r, nil
+	case originChecked:
+		if r.Header.Get("Origin") != "" && !s.sameOrigin(r) {
+			return r, domain.Errorf(domain.EBadOrigin, "pairing must be confirmed on %s/pair/…, not from another site", s.opts.PublicURL)
+		}
+		return r, nil
+	}
+	var revocations uint64
+	if s.deps.Broker != nil {
+		// Before the credential is checked: an unpairing in between is caught.
+		revocations = s.deps.Broker.Revocations()
+	}
+	who, err := s.authenticate(w, r, accept)
+	if err != nil {
+		return r, err
+	}
+	who.revocations = revocations
+	return r.WithContext(context.WithValue(r.Context(), callerKey{}, who)), nil
+}
+
+// callerOf is the caller serve authenticated for the route.
+func callerOf(r *http.Request) principal {
+	who, _ := r.Context().Value(callerKey{}).(principal)
+	return who
+}
+
+// unauthorized is a 401 with the challenge that goes with it.
+func unauthorized(w http.ResponseWriter, invalidToken bool, format string, args ...any) error {
+	challenge := `Bearer realm="observable"`
+	if invalidToken {
+		challenge += `, error="invalid_token"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	return domain.Errorf(domain.EUnauthorized, format, args...)
+}
+
+// authenticate finds the caller. Secrets are looked up by their SHA-256
+// hash, never compared as given, so the time a lookup takes can tell a
+// caller at most about a hash, which says nothing of any secret.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, accept credentials) (principal, error) {
 	token, fromCookie := bearer(r), false
 	if token == "" && accept&deviceToken != 0 {
 		if c, err := r.Cookie(DeviceCookie); err == nil && c.Value != "" {
@@ -43,9 +97,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, accept cre
 		}
 	}
 	if token == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="observable"`)
-		writeError(w, http.StatusUnauthorized, "unauthorized", missingCredentials(accept))
-		return principal{}, false
+		return principal{}, unauthorized(w, false, "%s", missingCredentials(accept))
 	}
 	if fromCookie && !secret.IsDeviceToken(token) {
 		// Only pairing sets the cookie, and it only ever holds a device
@@ -54,31 +106,25 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, accept cre
 		// a session key would log the browser in with a credential it was
 		// never given, so it is refused and cleared, never looked up.
 		http.SetCookie(w, s.deviceCookie("", -1))
-		w.Header().Set("WWW-Authenticate", `Bearer realm="observable", error="invalid_token"`)
-		writeError(w, http.StatusUnauthorized, "unauthorized", "the "+DeviceCookie+" cookie holds no device token; pair this browser by scanning a code from `observable pair`, or send the session id as 'Authorization: Bearer <session_id>'")
-		return principal{}, false
+		return principal{}, unauthorized(w, true, "the %s cookie holds no device token; pair this browser by scanning a code from `observable pair`, or send the session id as 'Authorization: Bearer <session_id>'", DeviceCookie)
 	}
 	if fromCookie && isStateChanging(r.Method) && !s.sameOrigin(r) {
-		writeError(w, http.StatusForbidden, "bad_origin", "this request came from another site's page (the scheme counts: http:// and https:// are two sites); open the app at "+s.cfg.PublicURL+
-			", or, if a proxy or tunnel serves it at another address, give that address to --public-url")
-		return principal{}, false
+		return principal{}, domain.Errorf(domain.EBadOrigin, "this request came from another site's page (the scheme counts: http:// and https:// are two sites); open the app at %s"+
+			", or, if a proxy or tunnel serves it at another address, give that address to --public-url", s.opts.PublicURL)
 	}
 	if secret.IsDeviceToken(token) {
 		if accept&deviceToken == 0 {
-			writeError(w, http.StatusForbidden, "session_key_required", "this call needs the session key (the session id from `observable setup`), not a device token")
-			return principal{}, false
+			return principal{}, domain.Errorf(domain.ESessionKeyRequired, "this call needs the session key (the session id from `observable setup`), not a device token")
 		}
 		d, err := s.deps.Store.DeviceByToken(r.Context(), secret.Hash(token))
 		if errors.Is(err, domain.ErrNotFound) {
 			if fromCookie {
 				http.SetCookie(w, s.deviceCookie("", -1))
 			}
-			w.Header().Set("WWW-Authenticate", `Bearer realm="observable", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "this device is not paired (or was unpaired); pair it again by scanning a new code from `observable pair`")
-			return principal{}, false
+			return principal{}, unauthorized(w, true, "this device is not paired (or was unpaired); pair it again by scanning a new code from `observable pair`")
 		}
-		if s.storeError(w, "authenticate device", err) {
-			return principal{}, false
+		if err != nil {
+			return principal{}, dbOp("authenticate device", err)
 		}
 		if now := s.now(); now.Sub(d.LastSeenAt.Time) > time.Minute {
 			// Best effort: a failure to note the visit must not fail the visit.
@@ -86,28 +132,25 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, accept cre
 				s.log.Debug("touch device", "err", err)
 			}
 		}
-		return principal{sessionID: d.SessionID, device: &d}, true
+		return principal{sessionID: d.SessionID, device: &d, deviceToken: token}, nil
 	}
 	if accept&sessionKey == 0 {
-		writeError(w, http.StatusForbidden, "device_token_required", "this call is for a paired device; the session key cannot make it")
-		return principal{}, false
+		return principal{}, domain.Errorf(domain.EDeviceTokenRequired, "this call is for a paired device; the session key cannot make it")
 	}
 	hash := secret.Hash(token)
 	id, ok := s.sessionKeys.get(string(hash))
 	if !ok {
 		sess, err := s.deps.Store.SessionByKey(r.Context(), hash)
 		if errors.Is(err, domain.ErrNotFound) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="observable", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "this server does not know that session id; run `observable setup` to create a session here, or check OBSERVABLE_CODE_API_URL")
-			return principal{}, false
+			return principal{}, unauthorized(w, true, "this server does not know that session id; run `observable setup` to create a session here, or check OBSERVABLE_CODE_API_URL")
 		}
-		if s.storeError(w, "authenticate session", err) {
-			return principal{}, false
+		if err != nil {
+			return principal{}, dbOp("authenticate session", err)
 		}
 		id = sess.ID
 		s.sessionKeys.put(string(hash), id)
 	}
-	return principal{sessionID: id}, true
+	return principal{sessionID: id}, nil
 }
 
 func missingCredentials(accept credentials) string {
@@ -148,7 +191,7 @@ func (s *Server) sameOrigin(r *http.Request) bool {
 	}
 	scheme := strings.ToLower(u.Scheme)
 	host := canonicalHost(scheme, u.Host)
-	if pub, err := url.Parse(s.cfg.PublicURL); err == nil && pub.Host != "" {
+	if pub, err := url.Parse(s.opts.PublicURL); err == nil && pub.Host != "" {
 		pubScheme := strings.ToLower(pub.Scheme)
 		if host == canonicalHost(pubScheme, pub.Host) {
 			// The public URL says how its host is reached: the same host
@@ -201,7 +244,7 @@ func (s *Server) deviceCookie(token string, maxAge int) *http.Cookie {
 	return &http.Cookie{
 		Name: DeviceCookie, Value: token, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: strings.HasPrefix(s.cfg.PublicURL, "https://"),
+		Secure: strings.HasPrefix(s.opts.PublicURL, "https://"),
 	}
 }
 
@@ -259,7 +302,7 @@ func addrKey(addr string) string {
 }
 
 func (s *Server) trusted(a netip.Addr) bool {
-	for _, p := range s.cfg.TrustProxy {
+	for _, p := range s.opts.TrustProxy {
 		if p.Contains(a) {
 			return true
 		}

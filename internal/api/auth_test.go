@@ -5,8 +5,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"testing"
-
-	"github.com/observable-code/observable/internal/config"
 )
 
 func TestAddrKey(t *testing.T) {
@@ -60,9 +58,7 @@ func TestSameOrigin(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.why, func(t *testing.T) {
-			cfg := config.Default()
-			cfg.PublicURL, cfg.TrustProxy = tt.public, tt.trust
-			s := &Server{cfg: cfg}
+			s := &Server{opts: Options{PublicURL: tt.public, TrustProxy: tt.trust}}
 			r := httptest.NewRequest("PATCH", "/api/v1/device", nil)
 			r.RemoteAddr, r.Host = tt.peer, tt.host
 			if tt.tls {
@@ -124,9 +120,7 @@ func TestClientAddr(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.why, func(t *testing.T) {
-			cfg := config.Default()
-			cfg.TrustProxy = tt.trust
-			s := &Server{cfg: cfg}
+			s := &Server{opts: Options{TrustProxy: tt.trust}}
 			r := httptest.NewRequest("GET", "/", nil)
 			r.RemoteAddr = tt.peer
 			for _, v := range tt.xff {

@@ -1,13 +1,13 @@
 package api
 
 import (
-	"encoding/base64"
-	"errors"
+	"cmp"
 	"net/http"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/observable-code/observable/internal/domain"
+	"github.com/observable-code/observable/internal/push"
 )
 
 // Bounds of a device's settings.
@@ -26,60 +26,50 @@ func settingsOf(d *domain.Device) deviceJSON {
 	return deviceJSON{ID: d.ID, DeviceSettings: domain.DeviceSettings{Name: d.Name, Notify: d.Notify, Muted: d.Muted}, Push: d.HasPush}
 }
 
-func (s *Server) getDevice(w http.ResponseWriter, r *http.Request) {
-	who, ok := s.authenticate(w, r, deviceToken)
-	if !ok {
-		return
-	}
-	writeJSON(w, http.StatusOK, settingsOf(who.device))
+func (s *Server) getDevice(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, settingsOf(callerOf(r).device))
+	return nil
 }
 
-func (s *Server) patchDevice(w http.ResponseWriter, r *http.Request) {
-	who, ok := s.authenticate(w, r, deviceToken)
-	if !ok {
-		return
-	}
+func (s *Server) patchDevice(w http.ResponseWriter, r *http.Request) error {
+	who := callerOf(r)
 	var body struct {
 		Name   *string   `json:"name"`
 		Notify *string   `json:"notify"`
 		Muted  *[]string `json:"muted"`
 	}
-	if !s.decodeJSON(w, r, &body) {
-		return
+	if err := s.decodeJSON(w, r, &body); err != nil {
+		return err
 	}
 	d := settingsOf(who.device)
 	if body.Name != nil {
 		name := strings.TrimSpace(*body.Name)
 		if name == "" || utf8.RuneCountInString(name) > maxDeviceName {
-			writeError(w, http.StatusBadRequest, "invalid_name", "name must be 1 to 100 characters")
-			return
+			return domain.Errorf(domain.EInvalidName, "name must be 1 to %d characters", maxDeviceName)
 		}
-		if refuseText(w, "invalid_name", "name", name) {
-			return
+		if err := refuseText(domain.EInvalidName, "name", name); err != nil {
+			return err
 		}
 		d.Name = name
 	}
 	if body.Notify != nil {
 		if !domain.ValidNotify(*body.Notify) {
-			writeError(w, http.StatusBadRequest, "invalid_notify", `notify must be "failures", "all" or "off"`)
-			return
+			return domain.Errorf(domain.EInvalidNotify, `notify must be "failures", "all" or "off"`)
 		}
 		d.Notify = *body.Notify
 	}
 	if body.Muted != nil {
 		if len(*body.Muted) > maxMuted {
-			writeError(w, http.StatusBadRequest, "invalid_muted", "at most 500 jobs can be muted")
-			return
+			return domain.Errorf(domain.EInvalidMuted, "at most %d jobs can be muted", maxMuted)
 		}
 		muted := make([]string, 0, len(*body.Muted))
 		seen := map[string]bool{}
 		for _, name := range *body.Muted {
 			if n := utf8.RuneCountInString(name); n == 0 || n > domain.MaxNameLen {
-				writeError(w, http.StatusBadRequest, "invalid_muted", "muted must list job names of 1 to 200 characters")
-				return
+				return domain.Errorf(domain.EInvalidMuted, "muted must list job names of 1 to %d characters", domain.MaxNameLen)
 			}
-			if refuseText(w, "invalid_muted", "muted", name) {
-				return
+			if err := refuseText(domain.EInvalidMuted, "muted", name); err != nil {
+				return err
 			}
 			if !seen[name] {
 				seen[name] = true
@@ -88,44 +78,43 @@ func (s *Server) patchDevice(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Muted = muted
 	}
-	if s.storeError(w, "update device", s.deps.Store.UpdateDevice(r.Context(), who.device.ID, d.DeviceSettings)) {
-		return
+	if err := s.deps.Store.UpdateDevice(r.Context(), who.device.ID, d.DeviceSettings); err != nil {
+		return dbOp("update device", err)
 	}
 	writeJSON(w, http.StatusOK, d)
+	return nil
 }
 
-func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request) {
-	who, ok := s.authenticate(w, r, deviceToken)
-	if !ok {
-		return
-	}
-	if s.storeError(w, "unpair device", s.deps.Store.DeleteDevice(r.Context(), who.device.ID)) {
-		return
+func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request) error {
+	who := callerOf(r)
+	if err := s.deps.Store.DeleteDevice(r.Context(), who.device.ID); err != nil {
+		return dbOp("unpair device", err)
 	}
 	// Its open streams end now (other instances hear it from the store).
 	s.deps.Broker.Notice(domain.Notice{SessionID: who.sessionID, Kind: domain.NoticeRevoked})
 	http.SetCookie(w, s.deviceCookie("", -1))
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (s *Server) pushKey(w http.ResponseWriter, r *http.Request) {
+func pushUnavailable() error {
+	return domain.Errorf(domain.EPushUnavailable, "push notifications are not set up on this server")
+}
+
+func (s *Server) pushKey(w http.ResponseWriter, r *http.Request) error {
 	if s.deps.Push == nil {
-		writeError(w, http.StatusServiceUnavailable, "push_unavailable", "push notifications are not set up on this server")
-		return
+		return pushUnavailable()
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"vapid_public_key": s.deps.Push.PublicKey()})
+	return nil
 }
 
 // putPush stores the browser's PushSubscription JSON:
 // {"endpoint": "https://…", "expirationTime": null, "keys": {"p256dh": "…", "auth": "…"}}.
-func (s *Server) putPush(w http.ResponseWriter, r *http.Request) {
-	who, ok := s.authenticate(w, r, deviceToken)
-	if !ok {
-		return
-	}
+func (s *Server) putPush(w http.ResponseWriter, r *http.Request) error {
+	who := callerOf(r)
 	if s.deps.Push == nil {
-		writeError(w, http.StatusServiceUnavailable, "push_unavailable", "push notifications are not set up on this server")
-		return
+		return pushUnavailable()
 	}
 	var body struct {
 		Endpoint string `json:"endpoint"`
@@ -134,51 +123,32 @@ func (s *Server) putPush(w http.ResponseWriter, r *http.Request) {
 			Auth   string `json:"auth"`
 		} `json:"keys"`
 	}
-	if !s.decodeJSON(w, r, &body) {
-		return
+	if err := s.decodeJSON(w, r, &body); err != nil {
+		return err
 	}
-	if refuseText(w, "invalid_endpoint", "endpoint", body.Endpoint) || refuseText(w, "invalid_keys", "keys.p256dh", body.Keys.P256dh) ||
-		refuseText(w, "invalid_keys", "keys.auth", body.Keys.Auth) {
-		return
+	if err := cmp.Or(refuseText(domain.EInvalidEndpoint, "endpoint", body.Endpoint),
+		refuseText(domain.EInvalidKeys, "keys.p256dh", body.Keys.P256dh),
+		refuseText(domain.EInvalidKeys, "keys.auth", body.Keys.Auth)); err != nil {
+		return err
 	}
 	if err := s.deps.Push.CheckEndpoint(body.Endpoint); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_endpoint", err.Error())
-		return
+		return domain.Errorf(domain.EInvalidEndpoint, "%v", err)
 	}
-	if n, err := decodeKey(body.Keys.P256dh); err != nil || n != 65 {
-		writeError(w, http.StatusBadRequest, "invalid_keys", "keys.p256dh must be the browser's P-256 public key (65 bytes, base64url)")
-		return
-	}
-	if n, err := decodeKey(body.Keys.Auth); err != nil || n != 16 {
-		writeError(w, http.StatusBadRequest, "invalid_keys", "keys.auth must be the browser's 16-byte auth secret (base64url)")
-		return
+	if err := push.CheckKeys(body.Keys.P256dh, body.Keys.Auth); err != nil {
+		return err
 	}
 	sub := &domain.PushSubscription{Endpoint: body.Endpoint, P256dh: body.Keys.P256dh, Auth: body.Keys.Auth}
-	if s.storeError(w, "save push subscription", s.deps.Store.SetPush(r.Context(), who.device.ID, sub)) {
-		return
+	if err := s.deps.Store.SetPush(r.Context(), who.device.ID, sub); err != nil {
+		return dbOp("save push subscription", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func decodeKey(s string) (int, error) {
-	s = strings.TrimRight(s, "=")
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		b, err = base64.RawStdEncoding.DecodeString(s)
-	}
-	if err != nil {
-		return 0, errors.New("not base64")
-	}
-	return len(b), nil
-}
-
-func (s *Server) deletePush(w http.ResponseWriter, r *http.Request) {
-	who, ok := s.authenticate(w, r, deviceToken)
-	if !ok {
-		return
-	}
-	if s.storeError(w, "remove push subscription", s.deps.Store.SetPush(r.Context(), who.device.ID, nil)) {
-		return
+func (s *Server) deletePush(w http.ResponseWriter, r *http.Request) error {
+	if err := s.deps.Store.SetPush(r.Context(), callerOf(r).device.ID, nil); err != nil {
+		return dbOp("remove push subscription", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

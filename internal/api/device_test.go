@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/ecdh"
+	"crypto/rand"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -94,7 +96,11 @@ func TestPushSubscription(t *testing.T) {
 	if r := h.do("GET", "/api/v1/push/key", nil); r.status != 200 || r.json(t)["vapid_public_key"] != "BPublicKeyForTests" {
 		t.Fatalf("push key: %d %s", r.status, r.body)
 	}
-	p256 := base64.RawURLEncoding.EncodeToString(append([]byte{4}, make([]byte, 64)...))
+	key, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p256 := base64.RawURLEncoding.EncodeToString(key.PublicKey().Bytes())
 	auth := base64.RawURLEncoding.EncodeToString(make([]byte, 16))
 	sub := func(endpoint, p, a string) string {
 		return `{"endpoint":"` + endpoint + `","expirationTime":null,"keys":{"p256dh":"` + p + `","auth":"` + a + `"}}`

@@ -17,57 +17,56 @@ const (
 	maxListLimit     = 200
 )
 
-func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
+// eventsPath is where events are posted; its refusals are counted by reason.
+const eventsPath = "/api/v1/events"
+
+// countRejected counts the refused POSTs of events by reason.
+func (s *Server) countRejected(next handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		err := next(w, r)
+		if err == nil {
+			return nil
+		}
+		reason := "unavailable"
+		switch code := domain.ErrorCode(err); code {
+		case domain.EUnauthorized, domain.EBadOrigin, domain.ESessionKeyRequired:
+			reason = "unauthorized"
+		case domain.EBodyTooLarge, domain.EBadBody:
+			reason = "too_large"
+		case domain.EInvalidEvent:
+			reason = "invalid"
+		case domain.ETooManyEvents, domain.ERateLimited, domain.ETooManyJobs:
+			reason = code
+		}
+		s.deps.Metrics.EventsRejected.WithLabelValues(reason).Inc()
+		return err
+	}
+}
+
+func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 	start := time.Now()
 	m := s.deps.Metrics
-	who, ok := s.authenticate(w, r, sessionKey)
-	if !ok {
-		m.EventsRejected.WithLabelValues("unauthorized").Inc()
-		return
-	}
-	body, ok := s.readBody(w, r)
-	if !ok {
-		m.EventsRejected.WithLabelValues("too_large").Inc()
-		return
-	}
-	events, _, err := domain.ParseEvents(body, s.cfg.MaxBatchEvents)
+	who := callerOf(r)
+	body, err := s.readBody(w, r)
 	if err != nil {
-		var ve *domain.ValidationError
-		switch {
-		case errors.Is(err, domain.ErrTooManyEvents):
-			m.EventsRejected.WithLabelValues("too_many_events").Inc()
-			writeError(w, http.StatusRequestEntityTooLarge, "too_many_events", err.Error())
-		case errors.As(err, &ve):
-			m.EventsRejected.WithLabelValues("invalid").Inc()
-			e := apiError{Code: "invalid_event", Message: ve.Error() + "; nothing in this request was stored", Field: ve.Field}
-			if ve.Index >= 0 {
-				e.Index = &ve.Index
-			}
-			writeErrorBody(w, http.StatusBadRequest, e)
-		default:
-			m.EventsRejected.WithLabelValues("invalid").Inc()
-			writeError(w, http.StatusBadRequest, "invalid_event", err.Error())
+		return err
+	}
+	events, _, err := domain.ParseEvents(body, s.opts.MaxBatchEvents)
+	if err != nil {
+		if _, coded := domain.AsError(err); !coded {
+			return domain.Errorf(domain.EInvalidEvent, "%v", err)
 		}
-		return
+		return err
 	}
 	now := s.now()
 	if ok, wait := s.sessionLimit.allow(who.sessionID, float64(len(events)), now); !ok {
-		m.EventsRejected.WithLabelValues("rate_limited").Inc()
 		m.RateLimited.WithLabelValues("session_events").Inc()
-		retryAfter(w, wait)
-		writeError(w, http.StatusTooManyRequests, "rate_limited", "this session sends more than "+
-			strconv.FormatFloat(s.cfg.SessionRate, 'f', -1, 64)+" events a second; nothing in this request was stored, retry after the Retry-After seconds")
-		return
+		return rateLimited(wait, "this session sends more than "+
+			strconv.FormatFloat(s.opts.SessionRate, 'f', -1, 64)+" events a second; nothing in this request was stored, retry after the Retry-After seconds")
 	}
 	a := &store.Append{SessionID: who.sessionID, Events: events, ReceivedAt: now}
 	if err := s.deps.Committer.Submit(r.Context(), a); err != nil {
-		reason := "unavailable"
-		if errors.Is(err, store.ErrTooManyJobs) {
-			reason = "too_many_jobs" // refused alone (Append.Err); the database is fine
-		}
-		m.EventsRejected.WithLabelValues(reason).Inc()
-		s.storeError(w, "store events", err)
-		return
+		return dbOp("store events", err)
 	}
 	m.EventsAccepted.Add(float64(len(a.Stored)))
 	if a.Duplicates > 0 {
@@ -82,49 +81,45 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	b = strconv.AppendInt(b, int64(a.Duplicates), 10)
 	w.Write(append(b, "}\n"...))
 	m.IngestLatency.Observe(time.Since(start).Seconds())
+	return nil
 }
 
-func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
-	who, ok := s.authenticate(w, r, either)
-	if !ok {
-		return
-	}
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	query := store.EventQuery{Limit: defaultListLimit, Name: q.Get("name"), Status: q.Get("status")}
 	// %00 and %FF decode to bytes PostgreSQL refuses in a query (a 500).
-	if refuseText(w, "invalid_name", "name", query.Name) {
-		return
+	if err := refuseText(domain.EInvalidName, "name", query.Name); err != nil {
+		return err
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxListLimit {
-			writeError(w, http.StatusBadRequest, "invalid_limit", "limit must be a whole number from 1 to 200")
-			return
+			return domain.Errorf(domain.EInvalidLimit, "limit must be a whole number from 1 to %d", maxListLimit)
 		}
 		query.Limit = n
 	}
 	if v := q.Get("before"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, "invalid_before", "before must be a seq (a whole number of 1 or more), as given by next_before")
-			return
+			return domain.Errorf(domain.EInvalidBefore, "before must be a seq (a whole number of 1 or more), as given by next_before")
 		}
 		query.Before = n
 	}
 	if query.Status != "" && !domain.ValidStatus(query.Status) {
-		writeErrorBody(w, http.StatusBadRequest, apiError{Code: "invalid_status", Field: "status",
-			Message: "status must be a lowercase word such as failed or completed"})
-		return
+		e := domain.Errorf(domain.EInvalidStatus, "status must be a lowercase word such as failed or completed")
+		e.Field = "status"
+		return e
 	}
-	events, more, err := s.boundedEvents(r.Context(), who.sessionID, query)
-	if s.storeError(w, "list events", err) {
-		return
+	events, more, err := s.boundedEvents(r.Context(), callerOf(r).sessionID, query)
+	if err != nil {
+		return dbOp("list events", err)
 	}
 	var next *int64
 	if more || len(events) == query.Limit {
 		next = &events[len(events)-1].Seq
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": events, "next_before": next})
+	return nil
 }
 
 // Reads of events are bounded by bytes as well as by count: 200 events of
@@ -140,7 +135,7 @@ const (
 // boundedEvents reads up to q.Limit events, newest first, within
 // answerBudget; more says it stopped at the budget before q.Limit.
 func (s *Server) boundedEvents(ctx context.Context, sessionID int64, q store.EventQuery) ([]domain.StoredEvent, bool, error) {
-	var out []domain.StoredEvent
+	out := []domain.StoredEvent{} // an empty list is [], never null
 	size := 0
 	for len(out) < q.Limit {
 		page := q
@@ -173,34 +168,30 @@ func eventSize(e *domain.StoredEvent) int {
 	return n
 }
 
-func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
-	who, ok := s.authenticate(w, r, either)
-	if !ok {
-		return
-	}
+func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
 	seq, err := strconv.ParseInt(r.PathValue("seq"), 10, 64)
 	if err != nil || seq < 1 {
-		writeError(w, http.StatusBadRequest, "invalid_seq", "the event's seq must be a whole number of 1 or more")
-		return
+		return domain.Errorf(domain.EInvalidSeq, "the event's seq must be a whole number of 1 or more")
 	}
-	e, err := s.deps.Store.Event(r.Context(), who.sessionID, seq)
+	e, err := s.deps.Store.Event(r.Context(), callerOf(r).sessionID, seq)
 	if errors.Is(err, domain.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", "this session has no event "+strconv.FormatInt(seq, 10)+" (events older than the retention period are deleted)")
-		return
+		return domain.Errorf(domain.ENotFound, "this session has no event %d (events older than the retention period are deleted)", seq)
 	}
-	if s.storeError(w, "read event", err) {
-		return
+	if err != nil {
+		return dbOp("read event", err)
 	}
 	writeJSON(w, http.StatusOK, e)
+	return nil
 }
 
-// refuseText answers 400 naming field when s holds what no database here
-// stores (NUL, invalid UTF-8), and reports whether it did.
-func refuseText(w http.ResponseWriter, code, field, s string) bool {
+// refuseText is a 400 of code naming field when s holds what no database
+// here stores (NUL, invalid UTF-8); nil when s is fine.
+func refuseText(code, field, s string) error {
 	p := domain.TextProblem(s)
 	if p == "" {
-		return false
+		return nil
 	}
-	writeErrorBody(w, http.StatusBadRequest, apiError{Code: code, Field: field, Message: field + " " + p})
-	return true
+	e := domain.Errorf(code, "%s %s", field, p)
+	e.Field = field
+	return e
 }

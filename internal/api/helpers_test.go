@@ -76,7 +76,11 @@ func newHarness(t *testing.T, tweak ...func(*config.Config)) *harness {
 	h.http = httptest.NewUnstartedServer(nil)
 	h.http.Start()
 	cfg.PublicURL = h.http.URL
-	h.srv = New(cfg, Deps{Store: db, Committer: committer, Broker: h.broker, Metrics: m, Logger: log, Push: testPush{},
+	h.srv = New(Options{
+		PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBatchEvents: cfg.MaxBatchEvents,
+		SessionRate: cfg.SessionRate, SessionBurst: cfg.SessionBurst, SessionsPerMinute: cfg.SessionsPerMinute,
+		QRPerMinute: cfg.QRPerMinute, PairingTTL: cfg.PairingTTL, TrustProxy: cfg.TrustProxy,
+	}, Deps{Store: db, Committer: committer, Broker: h.broker, Metrics: m, Logger: log, Push: testPush{},
 		Now: func() time.Time {
 			h.mu.Lock()
 			defer h.mu.Unlock()

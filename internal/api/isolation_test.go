@@ -87,9 +87,9 @@ func TestSecretsStayHidden(t *testing.T) {
 	h.do("GET", "/api/v1/events", nil, bearerAuth(token))
 	h.do("GET", "/api/v1/events", nil, bearerAuth(s.key+"x"))
 	h.do("GET", "/api/v1/device", nil, withCookie(token))
-	h.srv.cfg.PublicURL = "x" // make the next claim fail its origin check, another logged path
+	h.srv.opts.PublicURL = "x" // make the next claim fail its origin check, another logged path
 	h.do("POST", "/api/v1/pairings/"+second+"/claim", nil, withHeader("Origin", "https://evil.example"))
-	h.srv.cfg.PublicURL = h.http.URL
+	h.srv.opts.PublicURL = h.http.URL
 
 	logs := h.logs.String()
 	if logs == "" {

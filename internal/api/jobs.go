@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -19,46 +18,39 @@ const jobRecentEvents = 20
 // and with long texts cut (sqlstore.SummaryTextChars), so the answer is
 // under 10 KiB a job, 10 MiB at the default --max-jobs-per-session, however
 // large the events were. GET /api/v1/jobs/{name} has the full event.
-func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
-	who, ok := s.authenticate(w, r, either)
-	if !ok {
-		return
-	}
-	jobs, err := s.deps.Store.Jobs(r.Context(), who.sessionID)
-	if s.storeError(w, "list jobs", err) {
-		return
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
+	jobs, err := s.deps.Store.Jobs(r.Context(), callerOf(r).sessionID)
+	if err != nil {
+		return dbOp("list jobs", err)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"jobs": jobs})
+	return nil
 }
 
 // getJob answers one job, its last event in full, and its newest events.
-func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
-	who, ok := s.authenticate(w, r, either)
-	if !ok {
-		return
-	}
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
+	who := callerOf(r)
 	name := r.PathValue("name")
 	// A name no event could have is refused before the database sees it:
 	// PostgreSQL fails on NUL and invalid UTF-8 instead of finding nothing.
 	if n := utf8.RuneCountInString(name); n == 0 || n > domain.MaxNameLen || !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
-		writeError(w, http.StatusBadRequest, "invalid_name",
-			"a job name is 1 to "+strconv.Itoa(domain.MaxNameLen)+" characters of valid UTF-8 without NUL; escape it in the path (encodeURIComponent)")
-		return
+		return domain.Errorf(domain.EInvalidName,
+			"a job name is 1 to %d characters of valid UTF-8 without NUL; escape it in the path (encodeURIComponent)", domain.MaxNameLen)
 	}
 	job, err := s.deps.Store.Job(r.Context(), who.sessionID, name)
 	if errors.Is(err, domain.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", "this session has no job of that name (GET /api/v1/jobs lists them; a job whose runs are all older than the retention period is gone)")
-		return
+		return domain.Errorf(domain.ENotFound, "this session has no job of that name (GET /api/v1/jobs lists them; a job whose runs are all older than the retention period is gone)")
 	}
-	if s.storeError(w, "read job", err) {
-		return
+	if err != nil {
+		return dbOp("read job", err)
 	}
 	recent, _, err := s.boundedEvents(r.Context(), who.sessionID, store.EventQuery{Limit: jobRecentEvents, Name: name})
-	if s.storeError(w, "read job", err) {
-		return
+	if err != nil {
+		return dbOp("read job", err)
 	}
 	writeJSON(w, http.StatusOK, struct {
 		domain.Job
 		Recent []domain.StoredEvent `json:"recent"`
 	}{job, recent})
+	return nil
 }

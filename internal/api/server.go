@@ -4,15 +4,15 @@ package api
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/observable-code/observable/internal/config"
+	"github.com/observable-code/observable/internal/domain"
 	"github.com/observable-code/observable/internal/ingest"
 	"github.com/observable-code/observable/internal/live"
 	"github.com/observable-code/observable/internal/metrics"
@@ -26,9 +26,50 @@ type Push interface {
 	CheckEndpoint(endpoint string) error
 }
 
+// Store is what the handlers read and write: the few store methods they
+// call, so that any store (or a stand-in in a test) serves.
+type Store interface {
+	CreateSessionWithPairing(ctx context.Context, keyHash []byte, host string, now time.Time, p domain.Pairing) (domain.Session, error)
+	SessionByKey(ctx context.Context, keyHash []byte) (domain.Session, error)
+	SessionStatus(ctx context.Context, id int64) (domain.SessionStatus, error)
+	CreatePairing(ctx context.Context, p domain.Pairing) error
+	Pairing(ctx context.Context, codeHash []byte) (domain.Pairing, error)
+	ClaimPairing(ctx context.Context, codeHash []byte, d domain.Device, tokenHash []byte, now time.Time) (domain.Device, error)
+	DeviceByToken(ctx context.Context, tokenHash []byte) (domain.Device, error)
+	TouchDevice(ctx context.Context, deviceID string, now time.Time) error
+	UpdateDevice(ctx context.Context, deviceID string, s domain.DeviceSettings) error
+	DeleteDevice(ctx context.Context, deviceID string) error
+	SetPush(ctx context.Context, deviceID string, sub *domain.PushSubscription) error
+	ListEvents(ctx context.Context, sessionID int64, q store.EventQuery) ([]domain.StoredEvent, error)
+	Event(ctx context.Context, sessionID, seq int64) (domain.StoredEvent, error)
+	Jobs(ctx context.Context, sessionID int64) ([]domain.Job, error)
+	Job(ctx context.Context, sessionID int64, name string) (domain.Job, error)
+	Ping(ctx context.Context) error
+}
+
+// Options are the settings the API reads (from config.Config, by the
+// instance).
+type Options struct {
+	// PublicURL is where phones reach the server: pairing links, the
+	// Origin check and the cookie's Secure flag follow it.
+	PublicURL      string
+	MaxBodyBytes   int64
+	MaxBatchEvents int
+	// SessionRate and SessionBurst bound each session's events a second.
+	SessionRate  float64
+	SessionBurst int
+	// SessionsPerMinute and QRPerMinute bound new sessions and drawn QR
+	// codes per client address; 0 turns a bound off.
+	SessionsPerMinute int
+	QRPerMinute       int
+	PairingTTL        time.Duration
+	// TrustProxy lists the proxies whose X-Forwarded-* headers count.
+	TrustProxy []netip.Prefix
+}
+
 // Deps are the parts the API is built on.
 type Deps struct {
-	Store     store.Store
+	Store     Store
 	Committer *ingest.Committer
 	Broker    *live.Broker
 	Metrics   *metrics.Metrics
@@ -44,7 +85,7 @@ type Deps struct {
 
 // Server holds the handlers' shared state.
 type Server struct {
-	cfg  config.Config
+	opts Options
 	deps Deps
 	log  *slog.Logger
 	now  func() time.Time
@@ -61,77 +102,104 @@ type Server struct {
 	bodies    bodyReads
 }
 
-// Route is one entry of the router, listed for the OpenAPI check.
+// handlerFunc is a handler that returns its failure for serve to answer.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Route is one entry of the router: what it needs of the caller, and its
+// handler. Auth says which credentials it takes (none: anyone); the caller
+// is authenticated before the handler runs (callerOf reads who it is).
 type Route struct {
 	Method  string
 	Pattern string
-	handler http.HandlerFunc
+	Auth    credentials
+	handler handlerFunc
 }
 
 // New builds the API.
-func New(cfg config.Config, deps Deps) *Server {
+func New(opts Options, deps Deps) *Server {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, now: deps.Now, sessionKeys: newKeyCache(100_000), drained: make(chan struct{}),
+	s := &Server{opts: opts, deps: deps, log: deps.Logger, now: deps.Now, sessionKeys: newKeyCache(100_000), drained: make(chan struct{}),
 		outageLog: throttle{interval: 5 * time.Second}}
-	s.sessionLimit = newLimiter(cfg.SessionRate, float64(cfg.SessionBurst))
-	s.createLimit = newLimiter(float64(cfg.SessionsPerMinute)/60, float64(cfg.SessionsPerMinute))
-	s.qrLimit = newLimiter(float64(cfg.QRPerMinute)/60, float64(cfg.QRPerMinute))
+	s.sessionLimit = newLimiter(opts.SessionRate, float64(opts.SessionBurst))
+	s.createLimit = newLimiter(float64(opts.SessionsPerMinute)/60, float64(opts.SessionsPerMinute))
+	s.qrLimit = newLimiter(float64(opts.QRPerMinute)/60, float64(opts.QRPerMinute))
 	return s
 }
 
 // Routes lists every route the server answers.
 func (s *Server) Routes() []Route {
 	return []Route{
-		{"POST", "/api/v1/sessions", s.createSession},
-		{"GET", "/api/v1/session", s.getSession},
-		{"POST", "/api/v1/pairings", s.createPairing},
-		{"GET", "/api/v1/pairings/{code}/qr", s.pairingQR},
-		{"POST", "/api/v1/pairings/{code}/claim", s.claimPairing},
-		{"POST", "/api/v1/events", s.postEvents},
-		{"GET", "/api/v1/events", s.listEvents},
-		{"GET", "/api/v1/events/stream", s.streamEvents},
-		{"GET", "/api/v1/events/{seq}", s.getEvent},
-		{"GET", "/api/v1/jobs", s.listJobs},
-		{"GET", "/api/v1/jobs/{name}", s.getJob},
-		{"GET", "/api/v1/push/key", s.pushKey},
-		{"PUT", "/api/v1/device/push", s.putPush},
-		{"DELETE", "/api/v1/device/push", s.deletePush},
-		{"GET", "/api/v1/device", s.getDevice},
-		{"PATCH", "/api/v1/device", s.patchDevice},
-		{"DELETE", "/api/v1/device", s.deleteDevice},
-		{"GET", "/healthz", s.healthz},
-		{"GET", "/readyz", s.readyz},
-		{"GET", "/metrics", s.metricsHandler},
-		{"GET", "/pair/{code}", s.pairPage},
-		{"GET", "/", s.web},
+		{"POST", "/api/v1/sessions", none, s.createSession},
+		{"GET", "/api/v1/session", sessionKey, s.getSession},
+		{"POST", "/api/v1/pairings", sessionKey, s.createPairing},
+		{"GET", "/api/v1/pairings/{code}/qr", none, s.pairingQR},
+		// The claim sets the device cookie: a page of another site must not
+		// make a phone pair (originChecked: any Origin given must be ours).
+		{"POST", "/api/v1/pairings/{code}/claim", originChecked, s.claimPairing},
+		{"POST", eventsPath, sessionKey, s.postEvents},
+		{"GET", "/api/v1/events", either, s.listEvents},
+		{"GET", "/api/v1/events/stream", either, s.streamEvents},
+		{"GET", "/api/v1/events/{seq}", either, s.getEvent},
+		{"GET", "/api/v1/jobs", either, s.listJobs},
+		{"GET", "/api/v1/jobs/{name}", either, s.getJob},
+		{"GET", "/api/v1/push/key", none, s.pushKey},
+		{"PUT", "/api/v1/device/push", deviceToken, s.putPush},
+		{"DELETE", "/api/v1/device/push", deviceToken, s.deletePush},
+		{"GET", "/api/v1/device", deviceToken, s.getDevice},
+		{"PATCH", "/api/v1/device", deviceToken, s.patchDevice},
+		{"DELETE", "/api/v1/device", deviceToken, s.deleteDevice},
+		{"GET", "/healthz", none, s.healthz},
+		{"GET", "/readyz", none, s.readyz},
+		{"GET", "/metrics", none, s.metricsHandler},
+		{"GET", "/pair/{code}", none, s.pairPage},
+		{"GET", "/", none, s.web},
 	}
 }
 
 // Handler is the whole HTTP surface, with its middleware.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	for _, r := range s.Routes() {
-		pattern := r.Method + " " + r.Pattern
-		if r.Pattern == "/" {
+	for _, rt := range s.Routes() {
+		pattern := rt.Method + " " + rt.Pattern
+		if rt.Pattern == "/" {
 			// A method here would conflict with the /api/ catch-all below.
 			pattern = "/"
 		}
-		mux.HandleFunc(pattern, r.handler)
+		mux.Handle(pattern, s.serve(rt))
 	}
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/api/", s.serve(Route{handler: func(w http.ResponseWriter, r *http.Request) error {
 		if allow := allowedMethods(mux, r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path+"; use "+strings.Join(allow, " or "))
-			return
+			return domain.Errorf(domain.EMethodNotAllowed, "%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or "))
 		}
-		writeError(w, http.StatusNotFound, "not_found", "no such API route: "+r.Method+" "+r.URL.Path+"; see docs/openapi.yaml")
-	})
+		return domain.Errorf(domain.ENotFound, "no such API route: %s %s; see docs/openapi.yaml", r.Method, r.URL.Path)
+	}}))
 	return s.middleware(mux)
+}
+
+// serve runs a route: the caller's credentials first, as the route asks,
+// then the handler; whatever fails is answered in the contract's shape.
+func (s *Server) serve(rt Route) http.Handler {
+	h := func(w http.ResponseWriter, r *http.Request) error {
+		r, err := s.withCaller(w, r, rt.Auth)
+		if err != nil {
+			return err
+		}
+		return rt.handler(w, r)
+	}
+	if rt.Method == http.MethodPost && rt.Pattern == eventsPath {
+		h = s.countRejected(h)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeErr(w, r, err)
+		}
+	})
 }
 
 // allowedMethods lists the methods that have a route for r's path, so that
@@ -175,7 +243,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				}
 				s.log.Error("handler panic", "route", r.Pattern, "panic", v)
 				if !rec.wrote {
-					writeError(rec, http.StatusInternalServerError, "internal", "the server failed; it has been logged")
+					writeErrorBody(rec, http.StatusInternalServerError, apiError{Code: domain.EInternal, Message: "the server failed; it has been logged"})
 				}
 			}
 			route := r.Pattern
@@ -224,60 +292,4 @@ func statusText(code int) string {
 		return "other"
 	}
 	return string([]byte{digits[code/100], digits[code/10%10], digits[code%10]})
-}
-
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if s.draining.Load() {
-		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, "shutting_down", "this instance is shutting down; use another")
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	err := s.deps.Store.Ping(ctx)
-	if errors.Is(err, store.ErrDiskFull) {
-		s.deps.Metrics.DatabaseErrors.WithLabelValues("ping").Inc()
-		w.Header().Set("Retry-After", "30")
-		writeError(w, http.StatusServiceUnavailable, "disk_full", "the database's disk is full and writes fail; free space on it: readiness returns by itself")
-		return
-	}
-	if err != nil {
-		s.deps.Metrics.DatabaseErrors.WithLabelValues("ping").Inc()
-		if n, ok := s.outageLog.due(s.now()); ok {
-			s.log.Warn("readiness: database does not answer", "err", err, "refused_since_last_warning", n)
-		}
-		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "the database does not answer; the server retries by itself")
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request) {
-	s.deps.Metrics.Handler().ServeHTTP(w, r)
-}
-
-func (s *Server) web(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here")
-		return
-	}
-	if s.deps.Web == nil {
-		writeError(w, http.StatusNotFound, "not_found", "the phone app is not built into this server")
-		return
-	}
-	s.deps.Web.ServeHTTP(w, r)
-}
-
-func (s *Server) pairPage(w http.ResponseWriter, r *http.Request) {
-	if s.deps.PairPage == nil {
-		writeError(w, http.StatusNotFound, "not_found", "the pairing page is not built into this server")
-		return
-	}
-	s.deps.PairPage.ServeHTTP(w, r)
 }

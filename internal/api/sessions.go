@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,89 +21,80 @@ type pairingJSON struct {
 	ExpiresAt domain.Time `json:"expires_at"`
 }
 
-func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if ok, wait := s.createLimit.allow(addrKey(s.clientAddr(r)), 1, s.now()); !ok {
 		s.deps.Metrics.RateLimited.WithLabelValues("sessions_per_address").Inc()
-		retryAfter(w, wait)
-		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many new sessions from this address; wait and retry, or reuse the session in ~/.observable-code/config.json")
-		return
+		return rateLimited(wait, "too many new sessions from this address; wait and retry, or reuse the session in ~/.observable-code/config.json")
 	}
 	var body struct {
 		Host string `json:"host"`
 	}
-	if !s.decodeJSON(w, r, &body) {
-		return
+	if err := s.decodeJSON(w, r, &body); err != nil {
+		return err
 	}
 	if utf8.RuneCountInString(body.Host) > 255 {
-		writeError(w, http.StatusBadRequest, "invalid_host", "host must be at most 255 characters")
-		return
+		return domain.Errorf(domain.EInvalidHost, "host must be at most 255 characters")
 	}
-	if refuseText(w, "invalid_host", "host", body.Host) {
-		return
+	if err := refuseText(domain.EInvalidHost, "host", body.Host); err != nil {
+		return err
 	}
 	key := secret.SessionKey()
 	now := s.now()
 	code, p := s.pairingFor(0, false, now)
 	// One transaction: a session without its pairing could never be paired.
 	_, err := s.deps.Store.CreateSessionWithPairing(r.Context(), secret.Hash(key), strings.TrimSpace(body.Host), now, p)
-	if s.storeError(w, "create session", err) {
-		return
+	if err != nil {
+		return dbOp("create session", err)
 	}
 	s.deps.Metrics.SessionsCreated.Inc()
 	writeJSON(w, http.StatusCreated, map[string]any{"session_id": key, "pairing": s.pairingAnswer(code, p)})
+	return nil
+}
+
+// rateLimited is a 429 whose Retry-After is wait.
+func rateLimited(wait time.Duration, message string) error {
+	e := domain.Errorf(domain.ERateLimited, "%s", message)
+	e.RetryAfter = wait
+	return e
 }
 
 // pairingFor makes a new pairing code and the record stored under its hash.
 func (s *Server) pairingFor(sessionID int64, replace bool, now time.Time) (string, domain.Pairing) {
 	code := secret.PairingCode()
 	return code, domain.Pairing{CodeHash: secret.Hash(code), SessionID: sessionID, CreatedAt: domain.NewTime(now),
-		ExpiresAt: domain.NewTime(now.Add(s.cfg.PairingTTL)), Replace: replace}
+		ExpiresAt: domain.NewTime(now.Add(s.opts.PairingTTL)), Replace: replace}
 }
 
 func (s *Server) pairingAnswer(code string, p domain.Pairing) pairingJSON {
-	return pairingJSON{Code: code, URL: s.cfg.PublicURL + "/pair/" + code, ExpiresAt: p.ExpiresAt}
+	return pairingJSON{Code: code, URL: s.opts.PublicURL + "/pair/" + code, ExpiresAt: p.ExpiresAt}
 }
 
-func (s *Server) newPairing(w http.ResponseWriter, r *http.Request, sessionID int64, replace bool, now time.Time) (pairingJSON, bool) {
-	code, p := s.pairingFor(sessionID, replace, now)
-	if s.storeError(w, "create pairing", s.deps.Store.CreatePairing(r.Context(), p)) {
-		return pairingJSON{}, false
-	}
-	return s.pairingAnswer(code, p), true
-}
-
-func (s *Server) createPairing(w http.ResponseWriter, r *http.Request) {
-	who, ok := s.authenticate(w, r, sessionKey)
-	if !ok {
-		return
-	}
+func (s *Server) createPairing(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Replace bool `json:"replace"`
 	}
-	if !s.decodeJSON(w, r, &body) {
-		return
+	if err := s.decodeJSON(w, r, &body); err != nil {
+		return err
 	}
-	if p, ok := s.newPairing(w, r, who.sessionID, body.Replace, s.now()); ok {
-		writeJSON(w, http.StatusCreated, p)
+	code, p := s.pairingFor(callerOf(r).sessionID, body.Replace, s.now())
+	if err := s.deps.Store.CreatePairing(r.Context(), p); err != nil {
+		return dbOp("create pairing", err)
 	}
+	writeJSON(w, http.StatusCreated, s.pairingAnswer(code, p))
+	return nil
 }
 
-func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
-	who, ok := s.authenticate(w, r, sessionKey)
-	if !ok {
-		return
-	}
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
+	who := callerOf(r)
 	q := r.URL.Query()
 	var wait time.Duration
 	if q.Get("wait") != "" {
 		if q.Get("wait") != "paired" {
-			writeError(w, http.StatusBadRequest, "invalid_wait", `wait must be "paired"`)
-			return
+			return domain.Errorf(domain.EInvalidWait, `wait must be "paired"`)
 		}
 		secs, err := strconv.ParseFloat(q.Get("timeout"), 64)
 		if err != nil || secs < 0 || secs > MaxWait.Seconds() {
-			writeError(w, http.StatusBadRequest, "invalid_timeout", "timeout must be a number of seconds from 0 to 60")
-			return
+			return domain.Errorf(domain.EInvalidTimeout, "timeout must be a number of seconds from 0 to 60")
 		}
 		wait = time.Duration(secs * float64(time.Second))
 	}
@@ -121,12 +111,12 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 	defer deadline.Stop()
 	for {
 		st, err := s.deps.Store.SessionStatus(r.Context(), who.sessionID)
-		if s.storeError(w, "read session", err) {
-			return
+		if err != nil {
+			return dbOp("read session", err)
 		}
 		if st.Paired || wait == 0 {
 			writeJSON(w, http.StatusOK, st)
-			return
+			return nil
 		}
 		select {
 		case <-woke:
@@ -135,102 +125,88 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 		case <-s.drained:
 			wait = 0
 		case <-r.Context().Done():
-			return
+			return nil
 		}
 	}
 }
 
-func (s *Server) pairingQR(w http.ResponseWriter, r *http.Request) {
+func (s *Server) pairingQR(w http.ResponseWriter, r *http.Request) error {
 	// Before the lookup: drawing costs CPU, and a code is read once or twice.
 	if ok, wait := s.qrLimit.allow(addrKey(s.clientAddr(r)), 1, s.now()); !ok {
 		s.deps.Metrics.RateLimited.WithLabelValues("qr_per_address").Inc()
-		retryAfter(w, wait)
-		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many QR codes drawn for this address; wait for Retry-After seconds and retry")
-		return
+		return rateLimited(wait, "too many QR codes drawn for this address; wait for Retry-After seconds and retry")
 	}
 	code := r.PathValue("code")
+	if !domain.PlausibleCode(code) {
+		return domain.UnknownCode()
+	}
 	p, err := s.deps.Store.Pairing(r.Context(), secret.Hash(code))
-	if s.storeError(w, "pairing code", err) {
-		return
+	if err := domain.CheckPairing(p, err, s.now()); err != nil {
+		return dbOp("pairing code", err)
 	}
-	if !p.Usable(s.now()) {
-		writeError(w, http.StatusGone, "gone", "this pairing code was used or has expired; run `observable pair` for a new one")
-		return
-	}
-	link := s.cfg.PublicURL + "/pair/" + code
-	w.Header().Set("Cache-Control", "no-store")
+	link := s.opts.PublicURL + "/pair/" + code
 	q := r.URL.Query()
+	var img []byte
+	var contentType string
 	switch format := q.Get("format"); format {
 	case "", "text":
 		text, err := qr.Text(link, q.Get("invert") == "1" || q.Get("invert") == "true")
 		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, "url_too_long", err.Error()+"; use a shorter --public-url")
-			return
+			return domain.Errorf(domain.EURLTooLong, "%v; use a shorter --public-url", err)
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte(text))
+		img, contentType = []byte(text), "text/plain; charset=utf-8"
 	case "svg":
-		svg, err := qr.SVG(link)
-		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, "url_too_long", err.Error())
-			return
+		if img, err = qr.SVG(link); err != nil {
+			return domain.Errorf(domain.EURLTooLong, "%v", err)
 		}
-		w.Header().Set("Content-Type", "image/svg+xml")
-		w.Write(svg)
+		contentType = "image/svg+xml"
 	case "png":
 		size := 320
 		if v := q.Get("size"); v != "" {
 			if size, err = strconv.Atoi(v); err != nil || size < qr.MinPNGSize || size > qr.MaxPNGSize {
-				writeError(w, http.StatusBadRequest, "invalid_size", "size must be a number of pixels from "+strconv.Itoa(qr.MinPNGSize)+" to "+strconv.Itoa(qr.MaxPNGSize))
-				return
+				return domain.Errorf(domain.EInvalidSize, "size must be a number of pixels from %d to %d", qr.MinPNGSize, qr.MaxPNGSize)
 			}
 		}
-		png, err := qr.PNG(link, size)
-		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, "url_too_long", err.Error())
-			return
+		if img, err = qr.PNG(link, size); err != nil {
+			return domain.Errorf(domain.EURLTooLong, "%v", err)
 		}
-		w.Header().Set("Content-Type", "image/png")
-		w.Write(png)
+		contentType = "image/png"
 	default:
-		writeError(w, http.StatusBadRequest, "invalid_format", "format must be text, svg or png")
+		return domain.Errorf(domain.EInvalidFormat, "format must be text, svg or png")
 	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", contentType)
+	w.Write(img)
+	return nil
 }
 
-func (s *Server) claimPairing(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Origin") != "" && !s.sameOrigin(r) {
-		writeError(w, http.StatusForbidden, "bad_origin", "pairing must be confirmed on "+s.cfg.PublicURL+"/pair/…, not from another site")
-		return
+func (s *Server) claimPairing(w http.ResponseWriter, r *http.Request) error {
+	if !domain.PlausibleCode(r.PathValue("code")) {
+		return domain.UnknownCode()
 	}
 	var body struct {
 		Name string `json:"name"`
 	}
-	if !s.decodeJSON(w, r, &body) {
-		return
+	if err := s.decodeJSON(w, r, &body); err != nil {
+		return err
 	}
 	name := strings.TrimSpace(body.Name)
 	if name == "" {
-		name = deviceNameFromAgent(r.UserAgent())
+		name = domain.DeviceNameFromAgent(r.UserAgent())
 	}
-	if utf8.RuneCountInString(name) > 100 {
-		writeError(w, http.StatusBadRequest, "invalid_name", "name must be at most 100 characters")
-		return
+	if utf8.RuneCountInString(name) > maxDeviceName {
+		return domain.Errorf(domain.EInvalidName, "name must be at most %d characters", maxDeviceName)
 	}
-	if refuseText(w, "invalid_name", "name", name) {
-		return
+	if err := refuseText(domain.EInvalidName, "name", name); err != nil {
+		return err
 	}
 	token := secret.DeviceToken()
 	d, err := s.deps.Store.ClaimPairing(r.Context(), secret.Hash(r.PathValue("code")),
 		domain.Device{ID: secret.ID(), Name: name}, secret.Hash(token), s.now())
-	switch {
-	case errors.Is(err, domain.ErrNotFound):
-		writeError(w, http.StatusNotFound, "unknown_code", "this pairing code does not exist; check the link, or run `observable pair` for a new one")
-		return
-	case errors.Is(err, domain.ErrGone):
-		writeError(w, http.StatusGone, "code_used_or_expired", "this pairing code was already used or has expired; run `observable pair` for a new one")
-		return
-	case s.storeError(w, "claim pairing", err):
-		return
+	if err != nil {
+		// The claim decides usability in its transaction: only the lookup's
+		// outcome is mapped here.
+		return dbOp("claim pairing", domain.CheckPairing(domain.Pairing{}, err, time.Time{}))
 	}
 	s.forgetPreviousPairing(r, d)
 	s.deps.Metrics.PairingsClaimed.Inc()
@@ -240,20 +216,7 @@ func (s *Server) claimPairing(w http.ResponseWriter, r *http.Request) {
 	s.deps.Broker.Notice(domain.Notice{SessionID: d.SessionID, Kind: domain.NoticeRevoked})
 	http.SetCookie(w, s.deviceCookie(token, 400*24*3600))
 	writeJSON(w, http.StatusCreated, map[string]string{"device_id": d.ID, "device_token": token})
-}
-
-// deviceNameFromAgent names a phone from its browser, for the CLI to say
-// which device paired.
-func deviceNameFromAgent(ua string) string {
-	for _, c := range []struct{ needle, name string }{
-		{"iPhone", "iPhone"}, {"iPad", "iPad"}, {"Android", "Android phone"},
-		{"Macintosh", "Mac"}, {"Windows", "Windows PC"}, {"Linux", "Linux computer"},
-	} {
-		if strings.Contains(ua, c.needle) {
-			return c.name
-		}
-	}
-	return "phone"
+	return nil
 }
 
 // forgetPreviousPairing unpairs the device record a phone had before it

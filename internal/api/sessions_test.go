@@ -195,7 +195,7 @@ func TestClaimExpired(t *testing.T) {
 
 func TestSecureCookieOverHTTPS(t *testing.T) {
 	h := newHarness(t)
-	h.srv.cfg.PublicURL = "https://observable.example.com"
+	h.srv.opts.PublicURL = "https://observable.example.com"
 	s := h.newSession()
 	r := h.do("POST", "/api/v1/pairings/"+s.code+"/claim", nil)
 	if !strings.Contains(r.header.Get("Set-Cookie"), "Secure") {

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/observable-code/observable/internal/push"
 )
 
 // Config is everything the server can be told.
@@ -98,7 +100,7 @@ func Default() Config {
 		StreamsPerSession: 32,
 		StreamsPerDevice:  4,
 		StreamsPerAddress: 256,
-		PushContact:       "mailto:admin@localhost",
+		PushContact:       push.DefaultContact,
 		TLSCache:          "observable-certs",
 		TLSHTTPListen:     ":80",
 		LogLevel:          "info",
@@ -218,8 +220,8 @@ func (c *Config) finish() error {
 	if c.TLSDomain != "" && c.TLSCert != "" {
 		return errors.New("use either --tls-domain (automatic certificates) or --tls-cert/--tls-key, not both")
 	}
-	if !strings.HasPrefix(c.PushContact, "mailto:") && !strings.HasPrefix(c.PushContact, "https://") {
-		return fmt.Errorf("--push-contact %q: push services (Apple's among them) accept only a mailto: or https: contact", c.PushContact)
+	if err := push.CheckContact(c.PushContact); err != nil {
+		return fmt.Errorf("--push-contact %w", err)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -1,14 +1,7 @@
 package domain
 
 import (
-	"errors"
 	"time"
-)
-
-// Errors that storage and services share, so transport can map them.
-var (
-	ErrNotFound = errors.New("not found")
-	ErrGone     = errors.New("used or expired")
 )
 
 // Session is one user's space. Its secret key is never kept: only its hash.

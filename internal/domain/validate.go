@@ -41,7 +41,7 @@ func (e *ValidationError) Error() string {
 }
 
 // ErrTooManyEvents is returned by ParseEvents when a batch is over the limit.
-var ErrTooManyEvents = errors.New("too many events in one request")
+var ErrTooManyEvents error = &Error{Code: ETooManyEvents, Message: "too many events in one request"}
 
 // ValidStatus reports whether s is a lowercase word the contract accepts.
 func ValidStatus(s string) bool {
@@ -246,7 +246,7 @@ func ParseEvents(body []byte, maxEvents int) ([]Event, bool, error) {
 		return nil, true, &ValidationError{Index: -1, Field: "events", Reason: "must hold at least one event"}
 	}
 	if maxEvents > 0 && len(raws) > maxEvents {
-		return nil, true, fmt.Errorf("%w: %d events, the limit is %d; send them in several requests", ErrTooManyEvents, len(raws), maxEvents)
+		return nil, true, Errorf(ETooManyEvents, "too many events in one request: %d events, the limit is %d; send them in several requests", len(raws), maxEvents)
 	}
 	events := make([]Event, len(raws))
 	for i, raw := range raws {

@@ -9,11 +9,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/observable-code/observable/internal/domain"
 	"github.com/observable-code/observable/internal/store"
 )
 
 // ErrClosed is returned by Submit once the server is shutting down.
-var ErrClosed = errors.New("the server is shutting down")
+var ErrClosed error = &domain.Error{Code: domain.EShuttingDown,
+	Message: "this server is shutting down; retry in a few seconds"}
 
 // Options tune a Committer.
 type Options struct {

@@ -83,7 +83,11 @@ func New(ctx context.Context, cfg config.Config, st store.Store, writers int, lo
 		},
 	})
 	site := web.New(web.Options{Store: st, PublicURL: cfg.PublicURL, Logger: log})
-	in.api = api.New(cfg, api.Deps{
+	in.api = api.New(api.Options{
+		PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBatchEvents: cfg.MaxBatchEvents,
+		SessionRate: cfg.SessionRate, SessionBurst: cfg.SessionBurst, SessionsPerMinute: cfg.SessionsPerMinute,
+		QRPerMinute: cfg.QRPerMinute, PairingTTL: cfg.PairingTTL, TrustProxy: cfg.TrustProxy,
+	}, api.Deps{
 		Store: st, Committer: in.committer, Broker: in.broker, Metrics: m, Logger: log,
 		Push: in.push, Web: site.App(), PairPage: site.PairPage(),
 	})

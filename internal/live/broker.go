@@ -1,8 +1,13 @@
 // Package live fans committed events out to Server-Sent Event streams and
 // wakes requests that wait for a phone to pair.
 //
-// A stream costs no goroutine while it is idle: after its headers, an
-// HTTP/1.1 connection is taken over (hijacked) and kept by the broker, and a
+// The broker speaks no HTTP: the transport (package api) authenticates and
+// validates a request, calls Subscribe (which applies the caps and finds
+// where the stream starts, answering coded errors), writes the response
+// head, and hands the broker a Sink with Start.
+//
+// A stream costs no goroutine while it is idle: an HTTP/1.1 connection is
+// taken over (hijacked) by the transport and kept by the broker, and a
 // goroutine runs only while the stream has something to write. Each stream
 // has a bounded queue: a slow reader never slows ingest or other streams; it
 // is dropped and comes back with Last-Event-ID.

@@ -2,8 +2,6 @@ package live
 
 import (
 	"fmt"
-	"net/http"
-	"strconv"
 )
 
 // Limits caps the streams open at once; 0 turns a cap off. Past one, a
@@ -95,15 +93,6 @@ func (b *Broker) release(s *Subscriber) {
 	b.mu.Lock()
 	b.releaseLocked(s)
 	b.mu.Unlock()
-}
-
-func writeRefusal(w http.ResponseWriter, retry int, code, message string) {
-	body := fmt.Sprintf(`{"error":{"code":%s,"message":%s}}`+"\n", strconv.Quote(code), strconv.Quote(message))
-	w.Header().Set("Retry-After", strconv.Itoa(retry))
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	w.Write([]byte(body))
 }
 
 // streamsForFDs leaves a tenth of the descriptors, at least 256, to

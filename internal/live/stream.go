@@ -1,11 +1,11 @@
 package live
 
 import (
+	"context"
 	"net"
-	"net/http"
-	"sync"
 	"time"
 
+	"github.com/observable-code/observable/internal/domain"
 	"github.com/observable-code/observable/internal/store"
 )
 
@@ -30,26 +30,43 @@ type StreamRequest struct {
 	After int64
 }
 
-// Serve streams the session's events after req.After. On HTTP/1.x it takes
-// the connection over and returns at once; otherwise it returns when the
-// stream ends.
-func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, req StreamRequest) {
+// Sink is where a stream's frames go once its response head is out: a
+// connection the transport took over (ConnSink), or a response it holds
+// open. Close must wait for a Write in progress and refuse later ones.
+type Sink interface {
+	Write(frames [][]byte, deadline time.Time) error
+	Close()
+}
+
+// Subscription is a stream that holds its places under the caps and knows
+// where it starts, but has no sink yet: the transport answers the request
+// between Subscribe and Start (or Cancel).
+type Subscription struct {
+	b   *Broker
+	s   *Subscriber
+	req StreamRequest
+}
+
+// Subscribe reserves a stream of req's session. Its errors are coded:
+// too_many_streams past a cap, database_unavailable when a stream from now
+// cannot read where now is.
+func (b *Broker) Subscribe(ctx context.Context, req StreamRequest) (*Subscription, error) {
 	s := &Subscriber{b: b, session: req.SessionID, device: req.DeviceID, tokenHash: req.TokenHash,
 		addr: req.Addr, done: make(chan struct{}), lastWrite: time.Now()}
 	if lerr := b.reserve(s); lerr != nil {
-		writeRefusal(w, limitRetry, "too_many_streams", lerr.message)
-		return
+		return nil, &domain.Error{Code: domain.ETooManyStreams, Message: lerr.message, RetryAfter: limitRetry * time.Second}
 	}
 	after := req.After
 	if after < 0 {
 		// From now: events committed after this read reach the stream by
 		// publish or by the fill below, whichever comes first.
-		newest, err := b.src.ListEvents(r.Context(), req.SessionID, store.EventQuery{Limit: 1})
+		newest, err := b.src.ListEvents(ctx, req.SessionID, store.EventQuery{Limit: 1})
 		if err != nil {
 			b.release(s)
-			b.log.Warn("stream: read newest event", "session", req.SessionID, "err", err)
-			writeRefusal(w, 5, "database_unavailable", "the database is unavailable; the stream resumes by itself")
-			return
+			if domain.ErrorCode(err) == domain.EDatabaseUnavailable {
+				err = domain.Wrap(err, domain.EDatabaseUnavailable, "the database is unavailable; the stream resumes by itself")
+			}
+			return nil, err // coded by the store, or the server's own failure
 		}
 		after = 0
 		if len(newest) > 0 {
@@ -57,53 +74,43 @@ func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, req StreamRequest
 		}
 	}
 	s.last = after
-	held := r.ProtoMajor != 1
-	if !held {
-		conn, _, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			held = true
-		} else {
-			s.out = &connSink{conn: conn}
-			head := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n" +
-				"X-Accel-Buffering: no\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n" +
-				"Connection: close\r\n\r\n" + preamble
-			if err := s.out.write([][]byte{[]byte(head)}, time.Now().Add(b.opts.WriteTimeout)); err != nil {
-				b.release(s)
-				conn.Close()
-				return
-			}
-			if b.watcher != nil {
-				// A heartbeat unacknowledged past the next one means a dead
-				// peer. Under the lock: the peer may hang up at once.
-				s.mu.Lock()
-				s.watch = b.watcher.add(conn, b.opts.Heartbeat+b.opts.WriteTimeout, s.Close)
-				s.mu.Unlock()
-			}
-		}
+	return &Subscription{b: b, s: s, req: req}, nil
+}
+
+// WriteDeadline bounds a write to the stream begun now, the response head's
+// included.
+func (sub *Subscription) WriteDeadline() time.Time {
+	return time.Now().Add(sub.b.opts.WriteTimeout)
+}
+
+// Cancel gives back the places of a subscription that will not start.
+func (sub *Subscription) Cancel() { sub.b.release(sub.s) }
+
+// Start streams to out, whose response head has been written. conn is the
+// connection out writes to when the transport took it over (nil when it
+// holds the response open): the broker watches it for the peer hanging up,
+// so that an idle stream costs no goroutine. Start returns at once; the
+// channel is closed when the stream ends (the broker closes out).
+func (sub *Subscription) Start(out Sink, conn net.Conn) <-chan struct{} {
+	b, s := sub.b, sub.s
+	s.out = sinkOf{out}
+	if err := s.out.write([][]byte{[]byte(preamble)}, sub.WriteDeadline()); err != nil {
+		s.Close() // gives the places back and closes out
+		return s.done
 	}
-	if held {
-		h := w.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-store")
-		h.Set("X-Accel-Buffering", "no")
-		w.WriteHeader(http.StatusOK)
-		hs := &heldSink{w: w, rc: http.NewResponseController(w)}
-		if err := hs.write([][]byte{[]byte(preamble)}, time.Now().Add(b.opts.WriteTimeout)); err != nil {
-			b.release(s)
-			return
-		}
-		s.out = hs
+	if conn != nil && b.watcher != nil {
+		// A heartbeat unacknowledged past the next one means a dead
+		// peer. Under the lock: the peer may hang up at once.
+		s.mu.Lock()
+		s.watch = b.watcher.add(conn, b.opts.Heartbeat+b.opts.WriteTimeout, s.Close)
+		s.mu.Unlock()
 	}
 	if !b.add(s) {
-		b.release(s)
-		s.mu.Lock()
-		wt := s.watch
-		s.mu.Unlock()
-		wt.remove()
-		s.out.close()
-		return
+		// The broker is closing, or the peer hung up already.
+		s.Close()
+		return s.done
 	}
-	if s.device != "" && b.revocations.Load() != req.Revocations {
+	if s.device != "" && b.revocations.Load() != sub.req.Revocations {
 		// A revocation's check may have run before this stream was there.
 		b.recheckLater(s.session)
 	}
@@ -112,19 +119,25 @@ func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, req StreamRequest
 	s.markGap()
 	s.kickLocked()
 	s.mu.Unlock()
-	if held {
-		select {
-		case <-s.Done():
-		case <-r.Context().Done():
-			s.Close()
-		}
-	}
+	return s.done
 }
 
-// connSink writes to a hijacked connection; the broker owns it.
+// Close ends the stream (its client went away).
+func (sub *Subscription) Close() { sub.s.Close() }
+
+// sinkOf lets a Sink serve where the subscriber writes.
+type sinkOf struct{ Sink }
+
+func (s sinkOf) write(frames [][]byte, deadline time.Time) error { return s.Write(frames, deadline) }
+func (s sinkOf) close()                                          { s.Close() }
+
+// ConnSink writes to a connection taken over from the HTTP server; Close
+// closes it.
+func ConnSink(conn net.Conn) Sink { return &connSink{conn: conn} }
+
 type connSink struct{ conn net.Conn }
 
-func (c *connSink) write(frames [][]byte, deadline time.Time) error {
+func (c *connSink) Write(frames [][]byte, deadline time.Time) error {
 	if err := c.conn.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
@@ -133,35 +146,4 @@ func (c *connSink) write(frames [][]byte, deadline time.Time) error {
 	return err
 }
 
-func (c *connSink) close() { c.conn.Close() }
-
-// heldSink writes through a ResponseWriter whose handler waits in Serve.
-// close waits for a write in progress, so nothing writes after the handler
-// has returned.
-type heldSink struct {
-	mu     sync.Mutex
-	w      http.ResponseWriter
-	rc     *http.ResponseController
-	closed bool
-}
-
-func (h *heldSink) write(frames [][]byte, deadline time.Time) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return net.ErrClosed
-	}
-	_ = h.rc.SetWriteDeadline(deadline) // not every ResponseWriter supports it
-	for _, f := range frames {
-		if _, err := h.w.Write(f); err != nil {
-			return err
-		}
-	}
-	return h.rc.Flush()
-}
-
-func (h *heldSink) close() {
-	h.mu.Lock()
-	h.closed = true
-	h.mu.Unlock()
-}
+func (c *connSink) Close() { c.conn.Close() }

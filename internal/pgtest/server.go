@@ -108,8 +108,11 @@ func (s *Server) create() error {
 		if err != nil {
 			return fmt.Errorf("pgtest: running as root needs a postgres user to run PostgreSQL as (apt-get install postgresql creates it): %w", err)
 		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
+		uid, uerr := strconv.Atoi(u.Uid)
+		gid, gerr := strconv.Atoi(u.Gid)
+		if err := errors.Join(uerr, gerr); err != nil {
+			return fmt.Errorf("pgtest: the postgres user's uid %q or gid %q is not a number: %w", u.Uid, u.Gid, err)
+		}
 		if err := os.Chown(s.dir, uid, gid); err != nil {
 			return fmt.Errorf("pgtest: give %s to postgres: %w", s.dir, err)
 		}

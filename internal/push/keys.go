@@ -11,7 +11,6 @@ import (
 	"fmt"
 
 	"github.com/observable-code/observable/internal/domain"
-	"github.com/observable-code/observable/internal/store"
 )
 
 // vapidSetting is the settings key of the server's VAPID key pair. Every
@@ -29,7 +28,7 @@ type vapidKeys struct {
 // loadKeys reads the pair, making it at first start. SetSettingOnce settles
 // a race between instances starting together: every one of them gets the
 // pair that was stored first.
-func loadKeys(ctx context.Context, st store.PushQueue) (vapidKeys, error) {
+func loadKeys(ctx context.Context, st Store) (vapidKeys, error) {
 	stored, err := st.Setting(ctx, vapidSetting)
 	if errors.Is(err, domain.ErrNotFound) {
 		fresh, genErr := newKeys()

@@ -29,7 +29,9 @@ func TestVAPIDKeysMadeOnceAndKept(t *testing.T) {
 	if err != nil || again.PublicKey() != first.PublicKey() {
 		t.Fatalf("a second start made another key (%v)", err)
 	}
-	db.Close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	reopened, err := New(ctx, Options{Store: openDB(t, path)})
 	if err != nil {
@@ -43,11 +45,20 @@ func TestVAPIDKeysMadeOnceAndKept(t *testing.T) {
 // Instances starting together on a new database agree on one key pair.
 func TestVAPIDKeysAgreedByInstancesStartingTogether(t *testing.T) {
 	path := t.TempDir() + "/x.db"
-	const n = 4
-	keys := make([]string, n)
+	var dbs []Store
+	for range 4 {
+		dbs = append(dbs, openDB(t, path))
+	}
+	startTogetherAgreeOnKeys(t, dbs)
+}
+
+// startTogetherAgreeOnKeys starts a Service on each store at once (a new
+// database: none has keys yet) and checks that all got the same key pair.
+func startTogetherAgreeOnKeys(t *testing.T, dbs []Store) {
+	t.Helper()
+	keys := make([]string, len(dbs))
 	var wg sync.WaitGroup
-	for i := range n {
-		db := openDB(t, path)
+	for i, db := range dbs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -62,7 +73,7 @@ func TestVAPIDKeysAgreedByInstancesStartingTogether(t *testing.T) {
 	wg.Wait()
 	for i := range keys {
 		if keys[i] == "" || keys[i] != keys[0] {
-			t.Fatalf("instances got different keys: %v", keys)
+			t.Fatalf("instances starting together got different keys: %v", keys)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package push
 
 import (
 	"context"
-	"sync"
 	"testing"
 
 	"github.com/observable-code/observable/internal/pgtest"
@@ -29,26 +28,7 @@ func TestInstancesOnPostgres(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	dbs := []*sqlstore.DB{openPostgres(t, url), openPostgres(t, url), openPostgres(t, url)}
 
-	keys := make([]string, len(dbs))
-	var wg sync.WaitGroup
-	for i, db := range dbs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s, err := New(context.Background(), Options{Store: db})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			keys[i] = s.PublicKey()
-		}()
-	}
-	wg.Wait()
-	for _, k := range keys {
-		if k == "" || k != keys[0] {
-			t.Fatalf("instances starting together got different keys: %v", keys)
-		}
-	}
+	startTogetherAgreeOnKeys(t, []Store{dbs[0], dbs[1], dbs[2]})
 
 	e := newEnvOn(t, dbs[0], Options{})
 	deliverOnceWithTwo(t, e, e.newService(dbs[1], Options{}, e.push))

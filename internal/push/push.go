@@ -11,9 +11,9 @@ package push
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -33,10 +33,27 @@ const (
 	DefaultTTL          = 24 * time.Hour
 )
 
+// Store is what push needs of the database: the queue the commit fills,
+// and the setting that holds the VAPID keys every instance shares.
+type Store interface {
+	// ClaimPushJobs leases up to limit due jobs until now+lease, each with
+	// its subscription and event; a job is handed to one worker at a time,
+	// whichever instance it runs in.
+	ClaimPushJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.PushJob, error)
+	CompletePushJob(ctx context.Context, id int64) error
+	RetryPushJob(ctx context.Context, id int64, at time.Time, lastErr string) error
+	// DropPushEndpoint removes a subscription the push service says is
+	// gone, and the jobs queued for it.
+	DropPushEndpoint(ctx context.Context, deviceID, endpoint string) error
+	Setting(ctx context.Context, key string) (string, error)
+	// SetSettingOnce writes key unless it is set and returns the value kept.
+	SetSettingOnce(ctx context.Context, key, value string) (string, error)
+}
+
 // Options configure the push service. Store is required; every other zero
 // value picks the default above.
 type Options struct {
-	Store store.Store
+	Store Store
 	// Contact is the VAPID "sub" claim: a mailto: or https: URI the push
 	// services can reach the operator at (Apple refuses anything else).
 	Contact string
@@ -77,7 +94,7 @@ type Options struct {
 // Service sends queued notifications.
 type Service struct {
 	opts    Options
-	store   store.Store
+	store   Store
 	keys    vapidKeys
 	sub     string
 	allow   allowList
@@ -96,8 +113,8 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		return nil, errors.New("push: a store is required")
 	}
 	defaults(&opts)
-	if !strings.HasPrefix(opts.Contact, "mailto:") && !strings.HasPrefix(opts.Contact, "https://") {
-		return nil, errors.New("push contact " + opts.Contact + ": push services (Apple's among them) accept only a mailto: or https:// contact; set --push-contact")
+	if err := CheckContact(opts.Contact); err != nil {
+		return nil, fmt.Errorf("push contact %w; set --push-contact", err)
 	}
 	allow, err := newAllowList(opts.Allow)
 	if err != nil {
@@ -165,19 +182,6 @@ func defaults(o *Options) {
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = DefaultMaxAttempts
 	}
-}
-
-func placeholderContact(contact string) bool {
-	u, err := url.Parse(contact)
-	if err != nil {
-		return true
-	}
-	host := u.Host
-	if u.Scheme == "mailto" {
-		_, host, _ = strings.Cut(u.Opaque, "@")
-	}
-	host = strings.ToLower(host)
-	return host == "localhost" || strings.HasSuffix(host, ".local") || strings.HasSuffix(host, ".localhost") || host == "example.com"
 }
 
 // PublicKey is the VAPID public key (base64url, uncompressed P-256 point)

@@ -2,8 +2,6 @@ package push
 
 import (
 	"context"
-	"crypto/ecdh"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +28,15 @@ const (
 	ResultSkipped = "skipped"
 )
 
+const (
+	// bookkeepingTimeout bounds the queue writes after a send (done, retry,
+	// release), which outlive a stopping server's context.
+	bookkeepingTimeout = 10 * time.Second
+	// maxRetryAfter caps a push service's Retry-After (the TTL caps it
+	// further): a year, so that a huge value cannot overflow a Duration.
+	maxRetryAfter = 365 * 24 * time.Hour
+)
+
 // reply is what a push service answered.
 type reply struct {
 	status     int
@@ -44,7 +51,7 @@ func (s *Service) deliver(ctx context.Context, job store.PushJob) {
 	log := s.log.With("push_job", job.ID, "device", job.DeviceID, "host", hostOf(job.Sub.Endpoint), "attempt", job.Attempts)
 	// Bookkeeping outlives ctx: a notification that went out must be marked
 	// done even as the server stops, or it would be sent again.
-	book, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	book, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
 	s.result(s.attempt(ctx, book, job, log))
 }
@@ -57,35 +64,30 @@ func (s *Service) attempt(ctx, book context.Context, job store.PushJob, log *slo
 		log.Warn("push: the subscription's host is not allowed any more (was --push-allow changed?); notification dropped")
 		return s.complete(book, job, log, ResultSkipped, "")
 	}
-	ev, err := s.store.Event(ctx, job.SessionID, job.Seq)
-	if errors.Is(err, domain.ErrNotFound) {
+	// The claim read the event with the job: no query of its own here.
+	ev := job.Event
+	if ev == nil {
 		return s.complete(book, job, log, ResultSkipped, "the event is gone (retention)")
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return s.release(book, job, log)
-		}
-		return s.retryLater(book, job, nil, log, 0, "read event: "+err.Error())
 	}
 	age := time.Since(ev.ReceivedAt.Time)
 	if age >= s.opts.TTL {
 		return s.complete(book, job, log, ResultSkipped, "the event is older than the notification TTL")
 	}
-	if err := checkKeys(job.Sub); err != nil {
+	if err := CheckKeys(job.Sub.P256dh, job.Sub.Auth); err != nil {
 		log.Warn("push: the subscription's keys are unusable; the phone must subscribe again", "err", err)
 		return s.complete(book, job, log, ResultFailed, "")
 	}
-	payload, err := buildMessage(job.Kind, &ev)
+	payload, err := buildMessage(job.Kind, ev)
 	if err != nil {
 		log.Error("push: cannot build the notification", "err", err)
 		return s.complete(book, job, log, ResultFailed, "")
 	}
-	r, err := s.send(ctx, job, &ev, payload, s.opts.TTL-age)
+	r, err := s.send(ctx, job, payload, s.opts.TTL-age)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return s.release(book, job, log)
 	case err != nil:
-		return s.retryLater(book, job, &ev, log, 0, err.Error())
+		return s.retryLater(book, job, log, 0, err.Error())
 	case r.status >= 200 && r.status < 300:
 		log.Debug("push: delivered", "status", r.status, "kind", job.Kind)
 		return s.complete(book, job, log, ResultSent, "")
@@ -96,7 +98,7 @@ func (s *Service) attempt(ctx, book context.Context, job store.PushJob, log *slo
 		}
 		return ResultGone
 	case r.status == http.StatusTooManyRequests || r.status == http.StatusRequestTimeout || r.status >= 500:
-		return s.retryLater(book, job, &ev, log, r.retryAfter, fmt.Sprintf("push service answered %d %s", r.status, r.reason))
+		return s.retryLater(book, job, log, r.retryAfter, fmt.Sprintf("push service answered %d %s", r.status, r.reason))
 	default:
 		log.Warn("push: the push service refused the notification; not retrying", "status", r.status, "reason", r.reason, "hint", refusalHint(r.status))
 		return s.complete(book, job, log, ResultFailed, "")
@@ -104,7 +106,7 @@ func (s *Service) attempt(ctx, book context.Context, job store.PushJob, log *slo
 }
 
 // send makes one request to the subscription's push service.
-func (s *Service) send(ctx context.Context, job store.PushJob, ev *domain.StoredEvent, payload []byte, ttl time.Duration) (reply, error) {
+func (s *Service) send(ctx context.Context, job store.PushJob, payload []byte, ttl time.Duration) (reply, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.SendTimeout)
 	defer cancel()
 	urgency := webpush.UrgencyNormal
@@ -118,7 +120,7 @@ func (s *Service) send(ctx context.Context, job store.PushJob, ev *domain.Stored
 		HTTPClient:      s.client,
 		RecordSize:      recordSize,
 		Subscriber:      s.sub,
-		Topic:           jobTopic(ev.Name),
+		Topic:           jobTopic(job.Event.Name),
 		TTL:             max(int(ttl/time.Second), 1),
 		Urgency:         urgency,
 		VAPIDPublicKey:  s.keys.Public,
@@ -162,14 +164,14 @@ func (s *Service) complete(book context.Context, job store.PushJob, log *slog.Lo
 
 // retryLater puts the job back for a later attempt, or gives it up when it
 // has had its tries or would arrive too late to matter.
-func (s *Service) retryLater(book context.Context, job store.PushJob, ev *domain.StoredEvent, log *slog.Logger, after time.Duration, reason string) string {
+func (s *Service) retryLater(book context.Context, job store.PushJob, log *slog.Logger, after time.Duration, reason string) string {
 	if job.Attempts >= s.opts.MaxAttempts {
 		log.Warn("push: giving up on a notification", "attempts", job.Attempts, "last_error", reason)
 		return s.complete(book, job, log, ResultFailed, "")
 	}
 	delay := max(s.backoff(job.Attempts), after)
 	at := time.Now().Add(delay)
-	if ev != nil && at.After(ev.ReceivedAt.Add(s.opts.TTL)) {
+	if at.After(job.Event.ReceivedAt.Add(s.opts.TTL)) {
 		log.Warn("push: giving up on a notification that could only arrive after its TTL", "last_error", reason)
 		return s.complete(book, job, log, ResultFailed, "")
 	}
@@ -194,7 +196,7 @@ func (s *Service) release(book context.Context, job store.PushJob, log *slog.Log
 // attempt, so the delay follows the retry schedule: a long outage gives the
 // job as many hours of tries as failed requests would.
 func (s *Service) postpone(ctx context.Context, job store.PushJob) {
-	book, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	book, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
 	at := time.Now().Add(max(s.opts.SendTimeout, s.backoff(job.Attempts)))
 	if err := s.store.RetryPushJob(book, job.ID, at, "waiting for a stalled push service"); err != nil {
@@ -223,37 +225,12 @@ func retryAfter(h string, now time.Time) time.Duration {
 		if secs <= 0 {
 			return 0
 		}
-		return time.Duration(min(secs, int64(365*24*3600))) * time.Second
+		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), maxRetryAfter)
 	}
 	return 0
-}
-
-// checkKeys catches a subscription whose keys cannot encrypt, so that the
-// library's errors are only ever about the request.
-func checkKeys(sub domain.PushSubscription) error {
-	p256dh, err := decodeBase64(sub.P256dh)
-	if err != nil {
-		return fmt.Errorf("p256dh: %w", err)
-	}
-	if _, err := ecdh.P256().NewPublicKey(p256dh); err != nil {
-		return fmt.Errorf("p256dh is not a P-256 public key: %w", err)
-	}
-	auth, err := decodeBase64(sub.Auth)
-	if err != nil || len(auth) != 16 {
-		return errors.New("auth must be a 16-byte secret")
-	}
-	return nil
-}
-
-func decodeBase64(s string) ([]byte, error) {
-	s = strings.TrimRight(s, "=")
-	if b, err := base64.RawURLEncoding.DecodeString(s); err == nil {
-		return b, nil
-	}
-	return base64.RawStdEncoding.DecodeString(s)
 }
 
 func refusalHint(status int) string {

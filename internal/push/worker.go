@@ -167,7 +167,7 @@ func (w *worker) postponeStalled(now time.Time) {
 // releaseWaiting hands jobs that never started back to the queue, so that
 // another instance need not wait for their lease to end.
 func (w *worker) releaseWaiting() {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), bookkeepingTimeout)
 	defer cancel()
 	for _, h := range w.hosts {
 		for _, job := range h.waiting {

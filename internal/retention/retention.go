@@ -6,17 +6,33 @@ import (
 	"context"
 	"log/slog"
 	"time"
-
-	"github.com/observable-code/observable/internal/store"
 )
 
-// pruneChunk bounds one delete, so pruning never holds the write lock long.
-const pruneChunk = 5000
+const (
+	// pruneChunk bounds one delete, so pruning never holds the write lock long.
+	pruneChunk = 5000
+	// chunkPause lets ingest in between chunks.
+	chunkPause = 50 * time.Millisecond
+	// DefaultEvery is how often a Pruner runs when Every is unset.
+	DefaultEvery = 10 * time.Minute
+	// expiredPairingsKept is how long an expired pairing is kept, so that a
+	// phone opening a stale link is told "expired" rather than "unknown".
+	expiredPairingsKept = 24 * time.Hour
+)
+
+// Store is what pruning needs of the database.
+type Store interface {
+	// PruneEvents deletes up to limit events received before cutoff,
+	// keeping job summaries consistent, and returns how many it deleted.
+	PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int64, error)
+	// PrunePairings deletes pairings that expired before cutoff.
+	PrunePairings(ctx context.Context, cutoff time.Time) (int64, error)
+}
 
 // Pruner runs in the background of every instance; deletes are idempotent,
 // so instances sharing a database need no coordination.
 type Pruner struct {
-	Store     store.Events
+	Store     Store
 	Retention time.Duration // 0 keeps events forever
 	Every     time.Duration
 	Log       *slog.Logger
@@ -27,7 +43,7 @@ type Pruner struct {
 // Run prunes now and then every p.Every until ctx ends.
 func (p *Pruner) Run(ctx context.Context) {
 	if p.Every <= 0 {
-		p.Every = 10 * time.Minute
+		p.Every = DefaultEvery
 	}
 	if p.Now == nil {
 		p.Now = time.Now
@@ -49,7 +65,7 @@ func (p *Pruner) Run(ctx context.Context) {
 // Once deletes everything that is due.
 func (p *Pruner) Once(ctx context.Context) error {
 	now := p.Now()
-	if _, err := p.Store.PrunePairings(ctx, now.Add(-24*time.Hour)); err != nil {
+	if _, err := p.Store.PrunePairings(ctx, now.Add(-expiredPairingsKept)); err != nil {
 		return err
 	}
 	if p.Retention <= 0 {
@@ -67,11 +83,10 @@ func (p *Pruner) Once(ctx context.Context) error {
 		if n < pruneChunk {
 			return nil
 		}
-		// Let ingest in between chunks.
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(chunkPause):
 		}
 	}
 }

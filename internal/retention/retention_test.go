@@ -2,6 +2,7 @@ package retention
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -21,7 +22,10 @@ func TestOncePrunesOldEventsAndPairings(t *testing.T) {
 	}
 	defer db.Close()
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	sess, _ := db.CreateSession(ctx, []byte("k"), "", now)
+	sess, err := db.CreateSession(ctx, []byte("k"), "", now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var events []domain.Event
 	for i := 0; i < pruneChunk+10; i++ { // more than one chunk
 		events = append(events, domain.Event{Name: "old", Status: "completed"})
@@ -34,8 +38,14 @@ func TestOncePrunesOldEventsAndPairings(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db.CreatePairing(ctx, domain.Pairing{CodeHash: []byte("old"), SessionID: sess.ID, CreatedAt: domain.NewTime(now.Add(-3 * 24 * time.Hour)), ExpiresAt: domain.NewTime(now.Add(-2 * 24 * time.Hour))})
-	db.CreatePairing(ctx, domain.Pairing{CodeHash: []byte("live"), SessionID: sess.ID, CreatedAt: domain.NewTime(now), ExpiresAt: domain.NewTime(now.Add(time.Minute))})
+	for _, p := range []domain.Pairing{
+		{CodeHash: []byte("old"), SessionID: sess.ID, CreatedAt: domain.NewTime(now.Add(-3 * 24 * time.Hour)), ExpiresAt: domain.NewTime(now.Add(-2 * 24 * time.Hour))},
+		{CodeHash: []byte("live"), SessionID: sess.ID, CreatedAt: domain.NewTime(now), ExpiresAt: domain.NewTime(now.Add(time.Minute))},
+	} {
+		if err := db.CreatePairing(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var pruned int64
 	p := &Pruner{Store: db, Retention: 30 * 24 * time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		OnPruned: func(n int64) { pruned += n }, Now: func() time.Time { return now }}
@@ -45,16 +55,16 @@ func TestOncePrunesOldEventsAndPairings(t *testing.T) {
 	if pruned != pruneChunk+10 {
 		t.Fatalf("pruned %d, want %d", pruned, pruneChunk+10)
 	}
-	left, _ := db.EventsAfter(ctx, sess.ID, 0, 100)
-	if len(left) != 1 || left[0].Name != "new" {
-		t.Fatalf("left %v", left)
+	left, err := db.EventsAfter(ctx, sess.ID, 0, 100)
+	if err != nil || len(left) != 1 || left[0].Name != "new" {
+		t.Fatalf("left %v, %v", left, err)
 	}
-	jobs, _ := db.Jobs(ctx, sess.ID)
-	if len(jobs) != 1 || jobs[0].Name != "new" {
-		t.Fatalf("jobs %+v", jobs)
+	jobs, err := db.Jobs(ctx, sess.ID)
+	if err != nil || len(jobs) != 1 || jobs[0].Name != "new" {
+		t.Fatalf("jobs %+v, %v", jobs, err)
 	}
-	if _, err := db.Pairing(ctx, []byte("old")); err == nil {
-		t.Fatal("a long-expired pairing was kept")
+	if _, err := db.Pairing(ctx, []byte("old")); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("a long-expired pairing was kept (%v)", err)
 	}
 	if _, err := db.Pairing(ctx, []byte("live")); err != nil {
 		t.Fatalf("a live pairing was pruned: %v", err)
@@ -64,7 +74,7 @@ func TestOncePrunesOldEventsAndPairings(t *testing.T) {
 	if err := keep.Once(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if left, _ := db.EventsAfter(ctx, sess.ID, 0, 100); len(left) != 1 {
-		t.Fatal("retention 0 pruned events")
+	if left, err := db.EventsAfter(ctx, sess.ID, 0, 100); err != nil || len(left) != 1 {
+		t.Fatalf("retention 0 pruned events (%d left, %v)", len(left), err)
 	}
 }

@@ -5,7 +5,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/observable-code/observable/internal/domain"
@@ -13,11 +12,12 @@ import (
 
 // ErrUnavailable wraps errors that mean the database cannot be reached now:
 // the request may be retried later.
-var ErrUnavailable = errors.New("database unavailable")
+var ErrUnavailable error = &domain.Error{Code: domain.EDatabaseUnavailable,
+	Message: "the database is unavailable; nothing was stored, retry in a few seconds"}
 
 // ErrTooManyJobs is in Append.Err when the request's events would give its
 // session more job names than the store's limit (JobLimiter).
-var ErrTooManyJobs = errors.New("too many jobs")
+var ErrTooManyJobs error = &domain.Error{Code: domain.ETooManyJobs, Message: "too many jobs"}
 
 // JobLimiter is implemented by stores that cap a session's job names:
 // events of a new name past max are refused (Append.Err wraps
@@ -29,7 +29,8 @@ type JobLimiter interface {
 
 // ErrDiskFull wraps errors that mean the database's disk is full: nothing
 // was written, and writes succeed again once space is freed.
-var ErrDiskFull = errors.New("the database's disk is full")
+var ErrDiskFull error = &domain.Error{Code: domain.EDiskFull,
+	Message: "the server's database disk is full; nothing was stored. Retry later; the server's operator must free space on the database's disk"}
 
 // Store is everything the server keeps. Secrets arrive already hashed.
 // Every method is safe for concurrent use.
@@ -135,12 +136,18 @@ type PushJob struct {
 	Kind      string // domain.AlertFailed, AlertRecovered or AlertEvent
 	Attempts  int
 	Sub       domain.PushSubscription
+	// Event is what the notification is about, read by the claim itself so
+	// that delivery needs no query of its own: only what a message shows
+	// (no metadata, source or traceback). nil when the event is gone
+	// (retention).
+	Event *domain.StoredEvent
 }
 
 // PushQueue is the database-backed queue of push notifications.
 type PushQueue interface {
-	// ClaimPushJobs leases up to limit due jobs until now+lease; a job is
-	// handed to one worker at a time, whichever instance it runs in.
+	// ClaimPushJobs leases up to limit due jobs until now+lease, each with
+	// its subscription and event (PushJob.Event); a job is handed to one
+	// worker at a time, whichever instance it runs in.
 	ClaimPushJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]PushJob, error)
 	CompletePushJob(ctx context.Context, id int64) error
 	RetryPushJob(ctx context.Context, id int64, at time.Time, lastErr string) error

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -37,6 +38,8 @@ type assets struct {
 	names    []string
 	sw       *asset
 	manifest *asset
+	// routes are the app's own paths, read from app.js (see routes.go).
+	routes appRoutes
 }
 
 var contentTypes = map[string]string{
@@ -95,12 +98,20 @@ func loadAssets(fsys fs.FS) (*assets, error) {
 		list = append(list, a.url(n))
 	}
 	listJSON, _ := json.Marshal(list)
+	app, ok := a.static["app.js"]
+	if !ok {
+		return nil, errors.New("static/app.js is missing")
+	}
+	if a.routes, err = parseAppRoutes(app.body); err != nil {
+		return nil, err
+	}
 	sw, err := fs.ReadFile(fsys, "root/sw.js")
 	if err != nil {
 		return nil, err
 	}
 	sw = bytes.ReplaceAll(sw, []byte(`"__VERSION__"`), []byte(`"`+a.version+`"`))
 	sw = bytes.ReplaceAll(sw, []byte(`["__ASSETS__"]`), listJSON)
+	sw = bytes.ReplaceAll(sw, []byte(`[/__APP_PATHS__/]`), a.routes.serviceWorkerList())
 	a.sw = newAsset("sw.js", sw)
 
 	manifest, err := fs.ReadFile(fsys, "root/manifest.webmanifest")

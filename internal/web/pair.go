@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -40,27 +39,20 @@ type pairData struct {
 func (s *Site) PairPage() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		code := r.PathValue("code")
-		if !plausibleCode(code) {
-			s.unknownCode(w)
+		if !domain.PlausibleCode(code) {
+			s.pairingFailed(w, domain.UnknownCode())
 			return
 		}
 		ctx := r.Context()
+		// A used or expired pairing is still read, and the page says which.
 		p, err := s.opts.Store.Pairing(ctx, secret.Hash(code))
-		if errors.Is(err, domain.ErrNotFound) {
-			s.unknownCode(w)
-			return
-		}
 		if err != nil {
-			s.unavailable(w, "read pairing", err)
+			s.pairingFailed(w, err)
 			return
 		}
 		sess, err := s.opts.Store.Session(ctx, p.SessionID)
-		if errors.Is(err, domain.ErrNotFound) {
-			s.unknownCode(w)
-			return
-		}
 		if err != nil {
-			s.unavailable(w, "read session", err)
+			s.pairingFailed(w, err)
 			return
 		}
 		now := s.now()
@@ -89,41 +81,37 @@ func (s *Site) PairPage() http.Handler {
 	})
 }
 
-// plausibleCode rejects what cannot be a pairing code (URL-safe base64, 22
-// characters today) without asking the database.
-func plausibleCode(code string) bool {
-	if code == "" || len(code) > 64 {
-		return false
+// pairingFailed answers a pairing page that cannot be shown, by the
+// error's code: an unknown code, a database that does not answer (the code
+// stays valid: reload), or the server's own failure (logged).
+func (s *Site) pairingFailed(w http.ResponseWriter, err error) {
+	switch domain.ErrorCode(err) {
+	case domain.EUnknownCode, domain.ENotFound:
+		s.pages.render(w, http.StatusNotFound, "message", messagePage{
+			Title:   "Unknown pairing code",
+			Heading: "This pairing link is not valid",
+			Lines: []string{
+				"The server does not know this code. The link may be incomplete: scan the QR code again rather than typing it.",
+				"For a new code, run this on your computer and scan the code it shows:",
+			},
+			Command: "observable pair",
+		}, s.log)
+	case domain.EDatabaseUnavailable, domain.EDiskFull, domain.EShuttingDown:
+		s.log.Warn("pairing page", "code", domain.ErrorCode(err), "err", err)
+		w.Header().Set("Retry-After", "5")
+		s.pages.render(w, http.StatusServiceUnavailable, "message", messagePage{
+			Title:   "Try again",
+			Heading: "The server could not read this pairing code",
+			Lines:   []string{"Its database did not answer. Reload this page in a few seconds; the code stays valid until it expires."},
+		}, s.log)
+	default:
+		s.log.Error("pairing page", "err", err)
+		s.pages.render(w, http.StatusInternalServerError, "message", messagePage{
+			Title:   "Something went wrong",
+			Heading: "The server could not show this pairing code",
+			Lines:   []string{"The failure has been logged. Reload this page; if it keeps failing, run `observable pair` on your computer for a new code."},
+		}, s.log)
 	}
-	for _, c := range code {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-func (s *Site) unknownCode(w http.ResponseWriter) {
-	s.pages.render(w, http.StatusNotFound, "message", messagePage{
-		Title:   "Unknown pairing code",
-		Heading: "This pairing link is not valid",
-		Lines: []string{
-			"The server does not know this code. The link may be incomplete: scan the QR code again rather than typing it.",
-			"For a new code, run this on your computer and scan the code it shows:",
-		},
-		Command: "observable pair",
-	}, s.log)
-}
-
-func (s *Site) unavailable(w http.ResponseWriter, op string, err error) {
-	s.log.Warn("pairing page", "op", op, "err", err)
-	w.Header().Set("Retry-After", "5")
-	s.pages.render(w, http.StatusServiceUnavailable, "message", messagePage{
-		Title:   "Try again",
-		Heading: "The server could not read this pairing code",
-		Lines:   []string{"Its database did not answer. Reload this page in a few seconds; the code stays valid until it expires."},
-	}, s.log)
 }
 
 // secureRequest reports whether the browser sees this page as a secure

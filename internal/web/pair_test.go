@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -105,24 +106,44 @@ func TestPairPageStates(t *testing.T) {
 	}
 }
 
-// failingStore is a real store whose pairing reads fail, as when the
-// database is down.
-type failingStore struct{ store.Store }
-
-func (failingStore) Pairing(context.Context, []byte) (domain.Pairing, error) {
-	return domain.Pairing{}, errors.New("database is locked")
+// failingStore is a real store whose pairing reads fail with err.
+type failingStore struct {
+	store.Store
+	err error
 }
 
+func (f failingStore) Pairing(context.Context, []byte) (domain.Pairing, error) {
+	return domain.Pairing{}, f.err
+}
+
+// The page answers by the error's code: only a database that does not
+// answer is "reload in a few seconds"; anything else is the server's own
+// failure, logged, with its detail hidden.
 func TestPairPageWhenTheDatabaseFails(t *testing.T) {
-	f := newFixture(t)
-	code := f.pairing("ana-laptop", false)
-	f.store = failingStore{f.store}
-	f.build("http://192.168.1.20:3000")
-	rec := f.get("GET", "/pair/"+code, nil)
-	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" ||
-		!strings.Contains(rec.Body.String(), "Reload this page") || strings.Contains(rec.Body.String(), "locked") {
-		t.Errorf("status %d, Retry-After %q, body %s; want 503 that says to reload and hides the error",
-			rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		says   string
+		retry  bool
+	}{
+		{"unavailable", fmt.Errorf("read pairing: %w: database is locked", store.ErrUnavailable), http.StatusServiceUnavailable, "Reload this page in a few seconds", true},
+		{"disk full", fmt.Errorf("read pairing: %w: locked disk", store.ErrDiskFull), http.StatusServiceUnavailable, "Reload this page in a few seconds", true},
+		{"a bug", errors.New("sql: locked column out of range"), http.StatusInternalServerError, "has been logged", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			code := f.pairing("ana-laptop", false)
+			f.store = failingStore{f.store, tt.err}
+			f.build("http://192.168.1.20:3000")
+			rec := f.get("GET", "/pair/"+code, nil)
+			if rec.Code != tt.status || (rec.Header().Get("Retry-After") != "") != tt.retry ||
+				!strings.Contains(rec.Body.String(), tt.says) || strings.Contains(rec.Body.String(), "locked") {
+				t.Errorf("status %d, Retry-After %q, body %s; want %d that says %q and hides the error",
+					rec.Code, rec.Header().Get("Retry-After"), rec.Body, tt.status, tt.says)
+			}
+		})
 	}
 }
 

@@ -4,17 +4,25 @@
 package web
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/observable-code/observable/internal/store"
+	"github.com/observable-code/observable/internal/domain"
 )
+
+// Store is what the pairing page reads: a pairing (never consumed: the
+// API's claim does that) and the session it belongs to.
+type Store interface {
+	Pairing(ctx context.Context, codeHash []byte) (domain.Pairing, error)
+	Session(ctx context.Context, id int64) (domain.Session, error)
+}
 
 // Options configure the site.
 type Options struct {
-	Store store.Store
+	Store Store
 	// PublicURL is the server's configured public address; the pairing page
 	// names it and treats it as secure when it is https behind a proxy.
 	PublicURL string
@@ -59,7 +67,7 @@ func (s *Site) App() http.Handler {
 		}
 		p := r.URL.Path
 		switch {
-		case isAppPath(p):
+		case s.assets.routes.match(p): // app.js's ROUTES: see routes.go
 			s.serveShell(w, r)
 		case p == "/sw.js":
 			s.assets.serveRoot(w, r, s.assets.sw)
@@ -73,22 +81,6 @@ func (s *Site) App() http.Handler {
 			s.notFound(w, r)
 		}
 	})
-}
-
-// isAppPath reports whether the client-side router owns p: /, /jobs,
-// /jobs/{name}, /runs/{seq} and /settings.
-func isAppPath(p string) bool {
-	switch p {
-	case "/", "/jobs", "/settings":
-		return true
-	}
-	if name, ok := strings.CutPrefix(p, "/jobs/"); ok {
-		return name != ""
-	}
-	if seq, ok := strings.CutPrefix(p, "/runs/"); ok {
-		return seq != "" && len(seq) <= 19 && strings.Trim(seq, "0123456789") == ""
-	}
-	return false
 }
 
 // csp forbids inline script and style, so event data that slipped into
@@ -109,7 +101,9 @@ func htmlHeaders(h http.Header) {
 	// Pairing URLs hold codes: never leak one in a Referer.
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+	// The camera only for this origin's own page: the not-paired screen
+	// scans a pairing QR code with it.
+	h.Set("Permissions-Policy", "camera=(self), microphone=(), geolocation=(), payment=()")
 }
 
 func (s *Site) serveShell(w http.ResponseWriter, r *http.Request) {

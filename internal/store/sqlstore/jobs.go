@@ -185,8 +185,8 @@ func (db *DB) enforceJobLimit(ctx context.Context, tx *sql.Tx, bySession map[int
 }
 
 func tooManyJobs(have, limit int) error {
-	return fmt.Errorf("%w: this session has %d job names and the server allows %d (--max-jobs-per-session); "+
+	return domain.Errorf(domain.ETooManyJobs, "too many jobs: this session has %d job names and the server allows %d (--max-jobs-per-session); "+
 		"nothing of this request was stored. Events of the session's existing jobs are still accepted: "+
 		"reuse a job name and put what varies (an id, a date) in metadata, or ask the server's operator to raise --max-jobs-per-session",
-		store.ErrTooManyJobs, have, limit)
+		have, limit)
 }

@@ -13,53 +13,81 @@ import (
 	"github.com/observable-code/observable/internal/store"
 )
 
-// ClaimPushJobs leases due jobs to the caller. On PostgreSQL the rows are
+// claimReturning is what a claim hands back: the job, its device's
+// subscription and the part of its event a notification shows. Correlated
+// subqueries rather than a join, because SQLite's RETURNING may name only
+// the updated table; each is a primary-key lookup.
+var claimReturning = func() string {
+	cols := []string{"id", "device_id", "session_id", "seq", "kind", "attempts"}
+	for _, c := range []string{"push_endpoint", "push_p256dh", "push_auth"} {
+		cols = append(cols, "(SELECT "+c+" FROM devices WHERE devices.id = push_jobs.device_id)")
+	}
+	for _, c := range []string{"name", "status", "duration_ms", "received_at", "error_type", "error_message"} {
+		cols = append(cols, "(SELECT "+c+" FROM events WHERE events.session_id = push_jobs.session_id AND events.seq = push_jobs.seq)")
+	}
+	return strings.Join(cols, ", ")
+}()
+
+// ClaimPushJobs leases due jobs to the caller in one statement, which also
+// reads each job's subscription and event. On PostgreSQL the rows are
 // picked with SKIP LOCKED, so instances polling together never share a job.
 func (db *DB) ClaimPushJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.PushJob, error) {
-	// Look before taking the writer: most polls find nothing due, and the
-	// writer is what ingest waits for.
+	// Look on a reader before taking the writer: most polls find nothing
+	// due, and the writer is what ingest waits for.
 	var due int
 	err := db.read.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM (SELECT 1 FROM push_jobs WHERE next_attempt_at <= ? AND locked_until <= ? LIMIT 1) AS due`),
 		now.UnixMilli(), now.UnixMilli()).Scan(&due)
 	if err != nil || due == 0 {
 		return nil, db.wrap("look for due push jobs", err)
 	}
+	rows, err := db.write.QueryContext(ctx, db.q(`UPDATE push_jobs SET locked_until = ?, attempts = attempts + 1
+		WHERE id IN (SELECT id FROM push_jobs WHERE next_attempt_at <= ? AND locked_until <= ? ORDER BY id LIMIT ?`+db.d.skipLocked+`)
+		RETURNING `+claimReturning),
+		now.Add(lease).UnixMilli(), now.UnixMilli(), now.UnixMilli(), limit)
+	if err != nil {
+		return nil, db.wrap("claim push jobs", err)
+	}
+	defer rows.Close()
 	var jobs []store.PushJob
-	err = db.inTx(ctx, "claim push jobs", func(tx *sql.Tx) error {
-		jobs = jobs[:0]
-		rows, err := tx.QueryContext(ctx, db.q(`UPDATE push_jobs SET locked_until = ?, attempts = attempts + 1
-			WHERE id IN (SELECT id FROM push_jobs WHERE next_attempt_at <= ? AND locked_until <= ? ORDER BY id LIMIT ?`+db.d.skipLocked+`)
-			RETURNING id, device_id, session_id, seq, kind, attempts`),
-			now.Add(lease).UnixMilli(), now.UnixMilli(), now.UnixMilli(), limit)
+	for rows.Next() {
+		j, err := scanPushJob(rows)
 		if err != nil {
-			return err
+			return nil, db.wrap("claim push jobs", err)
 		}
-		for rows.Next() {
-			var j store.PushJob
-			if err := rows.Scan(&j.ID, &j.DeviceID, &j.SessionID, &j.Seq, &j.Kind, &j.Attempts); err != nil {
-				rows.Close()
-				return err
-			}
-			jobs = append(jobs, j)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		// RETURNING gives rows in storage order; hand them out oldest first.
-		slices.SortFunc(jobs, func(a, b store.PushJob) int { return cmp.Compare(a.ID, b.ID) })
-		for i := range jobs {
-			var endpoint, p256dh, auth sql.NullString
-			err := tx.QueryRowContext(ctx, db.q(`SELECT push_endpoint, push_p256dh, push_auth FROM devices WHERE id = ?`), jobs[i].DeviceID).
-				Scan(&endpoint, &p256dh, &auth)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			jobs[i].Sub = domain.PushSubscription{Endpoint: endpoint.String, P256dh: p256dh.String, Auth: auth.String}
-		}
-		return nil
-	})
-	return jobs, err
+		jobs = append(jobs, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.wrap("claim push jobs", err)
+	}
+	// RETURNING gives rows in storage order; hand them out oldest first.
+	slices.SortFunc(jobs, func(a, b store.PushJob) int { return cmp.Compare(a.ID, b.ID) })
+	return jobs, nil
+}
+
+func scanPushJob(rows *sql.Rows) (store.PushJob, error) {
+	var j store.PushJob
+	var endpoint, p256dh, auth, name, status, errType, errMsg sql.NullString
+	var duration sql.NullFloat64
+	var received sql.NullInt64
+	if err := rows.Scan(&j.ID, &j.DeviceID, &j.SessionID, &j.Seq, &j.Kind, &j.Attempts,
+		&endpoint, &p256dh, &auth, &name, &status, &duration, &received, &errType, &errMsg); err != nil {
+		return j, err
+	}
+	j.Sub = domain.PushSubscription{Endpoint: endpoint.String, P256dh: p256dh.String, Auth: auth.String}
+	if !name.Valid { // name is NOT NULL: the event was pruned
+		return j, nil
+	}
+	ev := &domain.StoredEvent{Seq: j.Seq, ReceivedAt: domain.TimeFromMillis(received.Int64)}
+	ev.Name, ev.Status = name.String, status.String
+	if duration.Valid {
+		d := duration.Float64
+		ev.DurationMS = &d
+	}
+	if errType.Valid {
+		ev.Error = &domain.ErrorInfo{Type: errType.String, Message: errMsg.String}
+	}
+	j.Event = ev
+	return j, nil
 }
 
 // CompletePushJob removes a delivered (or undeliverable) job.

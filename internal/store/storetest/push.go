@@ -34,8 +34,7 @@ func testPushRules(t *testing.T, s store.Store) {
 	all, _ := pair(t, s, sess.ID, false)
 	off, _ := pair(t, s, sess.ID, false)
 	muting, _ := pair(t, s, sess.ID, false)
-	noPush, _ := pair(t, s, sess.ID, false)
-	_ = noPush
+	pair(t, s, sess.ID, false) // a device without a subscription: never notified
 	for _, d := range []domain.Device{failures, all, off, muting} {
 		subscribe(t, s, d, "https://push.example/"+d.ID)
 	}
@@ -118,6 +117,43 @@ func testPushQueueLeases(t *testing.T, s store.Store) {
 	if again := claimAll(t, s, base.Add(7*time.Minute)); len(again) != 1 {
 		t.Fatalf("after the lease ran out: %+v, want the job again", again)
 	}
+	t.Run("CarriesEvent", func(t *testing.T) { testPushClaimCarriesEvent(t, s) })
+}
+
+// A claim hands out what delivery needs, so that the worker reads nothing
+// more per job: the subscription, and the event as a message shows it.
+func testPushClaimCarriesEvent(t *testing.T, s store.Store) {
+	sess := newSession(t, s)
+	d, _ := pair(t, s, sess.ID, false)
+	subscribe(t, s, d, "https://push.example/carries")
+	dur := 3200.0
+	failed := domain.Event{Name: "nightly", Status: domain.StatusFailed, DurationMS: &dur,
+		Error:    &domain.ErrorInfo{Type: "KeyError", Message: "'customer_id'", Traceback: "Traceback (most recent call last): ..."},
+		Metadata: []byte(`{"host":"a"}`)}
+	a := appendEvents(t, s, sess.ID, failed)
+	jobs := claimAll(t, s, base)
+	if len(jobs) != 1 || jobs[0].Event == nil {
+		t.Fatalf("claimed %+v; want one job with its event", jobs)
+	}
+	j, e := jobs[0], jobs[0].Event
+	if j.Sub != (domain.PushSubscription{Endpoint: "https://push.example/carries", P256dh: "key", Auth: "auth"}) {
+		t.Errorf("claimed subscription %+v", j.Sub)
+	}
+	if e.Seq != a.Stored[0].Seq || e.Name != "nightly" || e.Status != domain.StatusFailed || e.DurationMS == nil || *e.DurationMS != dur ||
+		e.Error == nil || e.Error.Type != "KeyError" || e.Error.Message != "'customer_id'" || !e.ReceivedAt.Equal(base) {
+		t.Errorf("claimed event %+v (error %+v); want the stored one's name, status, duration, error and receipt time", e, e.Error)
+	}
+	if err := s.RetryPushJob(context.Background(), j.ID, base, "again"); err != nil {
+		t.Fatal(err)
+	}
+	// An event pruned while its job waited comes back as none.
+	if _, err := s.PruneEvents(context.Background(), base.Add(time.Millisecond), 1000); err != nil {
+		t.Fatal(err)
+	}
+	again := claimAll(t, s, base)
+	if len(again) != 1 || again[0].ID != j.ID || again[0].Event != nil {
+		t.Fatalf("after retention: %+v; want job %d with no event", again, j.ID)
+	}
 }
 
 func testPushQueueConcurrentClaims(t *testing.T, s store.Store) {
@@ -175,14 +211,14 @@ func testPushDropEndpoint(t *testing.T, s store.Store) {
 	if err := s.DropPushEndpoint(ctx, d.ID, "https://push.example/old"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.DeviceByToken(ctx, hash(tok)); !got.HasPush {
-		t.Fatal("dropping a stale endpoint removed the current subscription")
+	if got, err := s.DeviceByToken(ctx, hash(tok)); err != nil || !got.HasPush {
+		t.Fatalf("dropping a stale endpoint removed the current subscription (%v)", err)
 	}
 	if err := s.DropPushEndpoint(ctx, d.ID, "https://push.example/new"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.DeviceByToken(ctx, hash(tok)); got.HasPush {
-		t.Fatal("the gone endpoint is still the device's subscription")
+	if got, err := s.DeviceByToken(ctx, hash(tok)); err != nil || got.HasPush {
+		t.Fatalf("the gone endpoint is still the device's subscription (%v)", err)
 	}
 	if jobs := claimAll(t, s, base); len(jobs) != 0 {
 		t.Fatalf("jobs for a gone endpoint remain: %+v", jobs)

@@ -5,7 +5,8 @@ const VERSION = "__VERSION__";
 const ASSETS = ["__ASSETS__"];
 const SHELL = `shell-${VERSION}`;
 const API = 'api';
-const APP_PATH = /^\/(jobs(\/.+)?|runs\/\d+|settings)?$/;
+// The app's own paths: app.js's ROUTES, put here by the server.
+const APP_PATHS = [/__APP_PATHS__/];
 
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
@@ -31,7 +32,7 @@ self.addEventListener('fetch', (event) => {
   // The live stream and the pairing page must always be the network's.
   if (url.origin !== self.location.origin || url.pathname === '/api/v1/events/stream') return;
   if (url.pathname.startsWith('/api/')) event.respondWith(networkFirst(req));
-  else if (req.mode === 'navigate' && APP_PATH.test(url.pathname)) event.respondWith(shell(req));
+  else if (req.mode === 'navigate' && APP_PATHS.some((re) => re.test(url.pathname))) event.respondWith(shell(req));
   else if (url.pathname.startsWith('/s/')) event.respondWith(cacheFirst(req));
 });
 

@@ -1,22 +1,26 @@
 // The app: a router over four screens, the live stream, the service worker,
 // and the not-paired screen that any 401 leads to.
-import {api, bus, forgetDevice, loadDevice} from './api.js';
+import {bus, forgetDevice, loadDevice} from './api.js';
 import {h} from './dom.js';
 import {feedView, loadTimeline, resetTimeline} from './feed.js';
 import {relTime, visible} from './format.js';
 import {jobsView, jobView} from './jobs.js';
 import {mount} from './lifecycle.js';
 import {onLiveState, startLive, stopLive} from './live.js';
+import {pairEntry} from './pairentry.js';
 import {renewPush} from './push.js';
 import {runView} from './run.js';
 import {settingsView} from './settings.js';
 
 const view = document.getElementById('view');
+// The one list of the app's own paths: the server reads these patterns
+// (internal/web/routes.go) to serve the shell for exactly them and hands
+// them to the service worker. One per line, each anchored with ^ and $.
 const ROUTES = [
   [/^\/$/, 'feed', 'Feed', feedView],
   [/^\/jobs$/, 'jobs', 'Jobs', jobsView],
   [/^\/jobs\/(.+)$/, 'jobs', null, jobView],
-  [/^\/runs\/(\d+)$/, 'feed', 'Run', runView],
+  [/^\/runs\/(\d{1,19})$/, 'feed', 'Run', runView],
   [/^\/settings$/, 'settings', 'Settings', settingsView],
 ];
 const isAppPath = (p) => ROUTES.some(([re]) => re.test(p));
@@ -121,47 +125,13 @@ function notPaired() {
     h('p', {text: 'Pair it with your computer to see your jobs here and be told when they fail.'}),
     h('ol', {class: 'steps'},
       h('li', null, 'On your computer, run ', h('code', {text: 'observable setup'}), ' the first time, or ', h('code', {text: 'observable pair'}), ' to add this phone.'),
-      h('li', {text: 'Scan the QR code it shows with this phone\'s camera.'}),
+      h('li', {text: 'Scan the QR code it shows with this phone\'s camera, or paste its link below.'}),
       h('li', {text: 'Tap "Pair this phone" on the page that opens.'})),
     h('p', null, h('button', {type: 'button', class: 'button', text: 'I have paired: check again', onclick: () => location.reload()})),
-    pasteForm()));
+    pairEntry()));
   view.querySelector('h1').focus({preventScroll: true});
 }
 
-// An app installed on the Home Screen before pairing has its own cookies
-// on iPhone, and the camera opens links in Safari: the pairing link can be
-// pasted here instead.
-function pasteForm() {
-  const input = h('input', {id: 'pair-link', name: 'link', autocomplete: 'off', autocapitalize: 'off', spellcheck: 'false',
-    inputmode: 'url', 'aria-describedby': 'pair-link-help'});
-  const status = h('p', {class: 'form-status', role: 'status'});
-  const form = h('form', {class: 'stack', id: 'pair-paste'},
-    h('h2', {text: 'Installed the app first?'}),
-    h('p', {id: 'pair-link-help', class: 'hint', text: 'On iPhone the installed app does not share Safari\'s pairing. Copy the pairing link that observable pair prints and paste it here.'}),
-    h('label', {for: 'pair-link', text: 'Pairing link'}),
-    h('div', {class: 'row'}, input, h('button', {type: 'submit', class: 'button primary', text: 'Pair'})),
-    status);
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const text = input.value.trim();
-    const code = (text.includes('/pair/') ? text.split('/pair/')[1] : text).split(/[?#/\s]/)[0];
-    status.classList.remove('error');
-    if (!code) {
-      status.classList.add('error');
-      status.textContent = 'Paste the whole link, such as https://…/pair/AbC123…';
-      return;
-    }
-    status.textContent = 'Pairing…';
-    try {
-      await api(`/api/v1/pairings/${encodeURIComponent(code)}/claim`, {method: 'POST', body: {}});
-      location.replace('/');
-    } catch (err) {
-      status.classList.add('error');
-      status.textContent = err.message;
-    }
-  });
-  return form;
-}
 bus.addEventListener('unpaired', notPaired);
 
 function offlineScreen(message) {
