@@ -81,7 +81,7 @@ def event_command(ctx: Context) -> int:
     meta = metadata_from(args.pairs, args.json_metadata)
     if not ctx.settings.session_id:
         raise Failure("Not set up: there is no session to send the event to.",
-                      "Run `observable setup` once (or set OBSERVABLE_CODE_SESSION_ID).", EXIT_NOT_READY)
+                      "Run `observable setup` once (or set OBSERVABLE_CODE_SESSION_ID or OBSERVABLE_CODE_API_KEY).", EXIT_NOT_READY)
     timeout = args.timeout if args.wait else min(args.timeout, NO_WAIT_TIMEOUT)
     try:
         reporter = Reporter(ctx.api_url, ctx.settings.session_id, timeout)

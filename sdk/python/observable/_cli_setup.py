@@ -100,7 +100,8 @@ def _new_session(ctx: Context) -> int:
     if kept is not None:
         term.line(f"  (what the file held before is kept in {_home_relative(kept)})")
     if ctx.settings.session_source == "env":
-        term.warn("OBSERVABLE_CODE_SESSION_ID is set: your code keeps posting to that session, "
+        name = ctx.settings.session_env or _config.SESSION_ENV
+        term.warn(f"{name} is set: your code keeps posting to that session, "
                   "not this one.", "Unset it to use the session saved here.")
     _finish(ctx, session_id, pairing, known=[], first=True, command="observable setup")
     return EXIT_OK
@@ -203,15 +204,16 @@ def show_key_command(ctx: Context) -> int:
         raise Failure(str(e).rstrip(".") + ".",
                       "Fix the file, or start over with `observable setup --force`.") from e
     session_id = data.get("session_id")
-    env_id = os.environ.get(_config.SESSION_ENV, "").strip()
+    env_name = ctx.settings.session_env or _config.SESSION_ENV
+    env_id = os.environ.get(env_name, "").strip()
     if not isinstance(session_id, str) or not session_id.strip():
         next_step = "Run `observable setup` to create one."
         if env_id:
-            next_step += " (OBSERVABLE_CODE_SESSION_ID is set in this shell: your code uses that.)"
+            next_step += f" ({env_name} is set in this shell: your code uses that.)"
         raise Failure(f"No session is saved in {_home_relative(path)}.", next_step)
     ctx.term.out.write(session_id.strip() + "\n")
     ctx.term.out.flush()
     if env_id and env_id != session_id.strip():
-        ctx.term.warn("OBSERVABLE_CODE_SESSION_ID is set in this shell to another key: your "
+        ctx.term.warn(f"{env_name} is set in this shell to another key: your "
                       "code uses that one, not the key above.")
     return EXIT_OK

@@ -58,6 +58,7 @@ def _collect(ctx: Context) -> Dict[str, Any]:
     report: Dict[str, Any] = {
         "api_url": ctx.api_url, "api_url_source": ctx.api_url_source, "reachable": False,
         "database": None, "server_error": None, "latency_ms": None, "session_source": s.session_source,
+        "session_env": s.session_env,
         "session": None, "session_valid": None, "paired": False, "devices": [],
         "event_count": None, "last_event_at": None, "ok": False, "problem": None,
         "next_step": None, "exit_code": EXIT_NOT_READY,
@@ -140,7 +141,7 @@ def _render(ctx: Context, r: Dict[str, Any]) -> None:
         if r["session"] is None:
             row("Session", f"{fail} none")
         else:
-            where = "OBSERVABLE_CODE_SESSION_ID" if r["session_source"] == "env" \
+            where = (r.get("session_env") or "OBSERVABLE_CODE_SESSION_ID") if r["session_source"] == "env" \
                 else "~/.observable-code/config.json"
             mark = f"{ok} valid" if r["session_valid"] else f"{fail} unknown to this server"
             row("Session", f"{r['session']} from {where} {mark}")

@@ -120,7 +120,7 @@ def _duration(ms: float) -> str:
 def tail_command(ctx: Context) -> int:
     if not ctx.settings.session_id:
         raise Failure("Not set up: there is no session to follow.",
-                      "Run `observable setup` once (or set OBSERVABLE_CODE_SESSION_ID).", EXIT_NOT_READY)
+                      "Run `observable setup` once (or set OBSERVABLE_CODE_SESSION_ID or OBSERVABLE_CODE_API_KEY).", EXIT_NOT_READY)
     if ctx.args.after is not None and ctx.args.after < 0:
         raise Failure("--after must be 0 or more.", None, EXIT_USAGE)
     printer = Printer(ctx)
