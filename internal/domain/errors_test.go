@@ -59,3 +59,18 @@ func TestCheckPairing(t *testing.T) {
 		}
 	}
 }
+
+func TestDeviceNameFromAgent(t *testing.T) {
+	for ua, want := range map[string]string{
+		"Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP1A.240305.019) AppleWebKit/537.36": "Pixel 8",
+		"Mozilla/5.0 (Linux; Android 13; SM-S911B) AppleWebKit/537.36":                      "SM-S911B",
+		"Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36":                             "Android phone",
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)":                            "iPhone",
+		"Mozilla/5.0 (Linux; Android 14; bad\x00name) AppleWebKit":                          "Android phone",
+		"curl/8.5.0": "phone",
+	} {
+		if got := DeviceNameFromAgent(ua); got != want {
+			t.Errorf("DeviceNameFromAgent(%q) = %q, want %q", ua, got, want)
+		}
+	}
+}

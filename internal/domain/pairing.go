@@ -2,8 +2,10 @@ package domain
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The pairing rules, in one place for the API (QR, claim) and the pairing
@@ -50,9 +52,21 @@ func CheckPairing(p Pairing, err error, now time.Time) error {
 	return nil
 }
 
-// DeviceNameFromAgent names a phone from its browser when it gave no name,
-// for the CLI to say which device paired.
+// androidModel finds the model in an Android browser's User-Agent
+// ("Linux; Android 14; Pixel 8 Build/…)" names a "Pixel 8"). Chrome's
+// reduced User-Agent says "K" instead of the model.
+var androidModel = regexp.MustCompile(`Android[^;]*;\s*([^;)]+?)(?:\s+Build/[^;)]*)?[;)]`)
+
+// DeviceNameFromAgent names a phone from its browser: the pairing page
+// offers it as the name, and a claim without a name gets it, so that the
+// CLI can say which device paired.
 func DeviceNameFromAgent(ua string) string {
+	if m := androidModel.FindStringSubmatch(ua); m != nil && m[1] != "K" {
+		// A header is any bytes: only a model that is plain text is a name.
+		if name := strings.TrimSpace(m[1]); name != "" && utf8.RuneCountInString(name) <= 40 && TextProblem(name) == "" {
+			return name
+		}
+	}
 	for _, c := range []struct{ needle, name string }{
 		{"iPhone", "iPhone"}, {"iPad", "iPad"}, {"Android", "Android phone"},
 		{"Macintosh", "Mac"}, {"Windows", "Windows PC"}, {"Linux", "Linux computer"},

@@ -22,6 +22,9 @@ type pairData struct {
 	Server string
 	// Host is the computer the CLI ran on, when it said.
 	Host string
+	// DeviceName is the name offered for this phone, guessed from its
+	// browser by the same rule a claim without a name follows.
+	DeviceName string
 	// CreatedISO is for <time datetime>; CreatedText and CreatedAgo are
 	// what a reader sees before the page's script localises the time.
 	CreatedISO, CreatedText, CreatedAgo string
@@ -62,6 +65,7 @@ func (s *Site) PairPage() http.Handler {
 			State:       "fresh",
 			Server:      r.Host,
 			Host:        sess.Host,
+			DeviceName:  domain.DeviceNameFromAgent(r.UserAgent()),
 			CreatedISO:  sess.CreatedAt.UTC().Format(time.RFC3339),
 			CreatedText: created.UTC().Format("15:04 UTC on 2 January 2006"),
 			CreatedAgo:  ago(now.Sub(created)),

@@ -193,3 +193,21 @@ func TestPairPageWarnsAboutPlainHTTPFromAnotherMachine(t *testing.T) {
 		})
 	}
 }
+
+// The name the page offers is the server's guess, the same rule a claim
+// without a name follows: one home for it, and data from a header is text.
+func TestPairPageOffersTheNameGuessedFromTheBrowser(t *testing.T) {
+	f := newFixture(t)
+	code := f.pairing("", false)
+	for _, c := range []struct{ ua, want string }{
+		{"Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP1A.240305.019) AppleWebKit/537.36", `value="Pixel 8"`},
+		{"Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36", `value="Android phone"`},
+		{"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)", `value="iPhone"`},
+		{`Mozilla/5.0 (Linux; Android 14; "><script>x</script> Build/1)`, `value="&#34;&gt;&lt;script&gt;x&lt;/script&gt;"`},
+	} {
+		rec := f.get("GET", "/pair/"+code, func(r *http.Request) { r.Header.Set("User-Agent", c.ua) })
+		if !strings.Contains(rec.Body.String(), c.want) {
+			t.Errorf("User-Agent %q: the page does not offer %s", c.ua, c.want)
+		}
+	}
+}

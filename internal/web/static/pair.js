@@ -1,5 +1,6 @@
-// The pairing page: one tap claims the code with this phone's name, then
-// opens the app. The code is in the page's own address.
+// The pairing page: one tap claims the code with this phone's name (the
+// server offers one guessed from the browser), then opens the app. The code
+// is in the page's own address.
 import {api} from './api.js';
 import {visible} from './format.js';
 
@@ -7,16 +8,6 @@ const form = document.getElementById('pair-form');
 const input = document.getElementById('device-name');
 const button = document.getElementById('pair-button');
 const status = document.getElementById('pair-status');
-
-function guessName() {
-  const ua = navigator.userAgent;
-  if (/iPhone/.test(ua)) return 'iPhone';
-  if (/iPad/.test(ua) || (navigator.platform === 'MacIntel' && navigator.maxTouchPoints > 1)) return 'iPad';
-  const android = ua.match(/Android[^;]*;\s*([^;)]+?)(?:\s+Build\/[^;)]*)?[;)]/);
-  if (android && android[1] && android[1] !== 'K') return android[1].trim();
-  if (/Android/.test(ua)) return 'Android phone';
-  return 'Phone';
-}
 
 // Times were written in UTC by the server; say them in this phone's zone.
 for (const t of document.querySelectorAll('time[data-local]')) {
@@ -31,7 +22,6 @@ for (const t of document.querySelectorAll('time[data-local]')) {
 for (const el of document.querySelectorAll('[data-user]')) el.textContent = visible(el.textContent);
 
 if (form) {
-  input.value = guessName();
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const code = location.pathname.split('/').pop();
