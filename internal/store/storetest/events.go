@@ -308,19 +308,18 @@ func testPruneDuringAppend(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	sessions := []domain.Session{newSession(t, s), newSession(t, s), newSession(t, s)}
 	names := []string{"alpha", "beta", "gamma", "delta"}
+	// A fixed amount of work, not a duration: each appender commits
+	// appendRounds groups while the pruners run, and the pruners stop when
+	// the appenders are done.
+	const appendRounds = 60
 	stop := make(chan struct{})
 	errs := make(chan error, 16)
-	var wg sync.WaitGroup
+	var appenders, pruners sync.WaitGroup
 	for w := 0; w < 4; w++ {
-		wg.Add(1)
+		appenders.Add(1)
 		go func(w int) {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			defer appenders.Done()
+			for i := 0; i < appendRounds; i++ {
 				var batch []*store.Append
 				for j := range sessions {
 					sess := sessions[(w+j+i)%len(sessions)]
@@ -339,9 +338,9 @@ func testPruneDuringAppend(t *testing.T, s store.Store) {
 		}(w)
 	}
 	for p := 0; p < 2; p++ {
-		wg.Add(1)
+		pruners.Add(1)
 		go func() {
-			defer wg.Done()
+			defer pruners.Done()
 			for {
 				select {
 				case <-stop:
@@ -355,9 +354,9 @@ func testPruneDuringAppend(t *testing.T, s store.Store) {
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	appenders.Wait()
 	close(stop)
-	wg.Wait()
+	pruners.Wait()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
