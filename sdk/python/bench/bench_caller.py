@@ -8,6 +8,7 @@ subtracts the bare call of the same kind measured in the same run. Rows:
 
   bare sync / bare async       the undecorated no-op function
   track sync / track async     @observable.track on that function
+  track sync, every=1d         the same, declaring an expectation (sent on the sender thread)
   trace + track sync           observable.trace(k, v) then the tracked call
   event()                      observable.event("name", key=value)
   sentry_sdk.monitor           (if sentry_sdk is importable) a decorated no-op
@@ -18,7 +19,9 @@ thread is stopped and the queue is emptied between rounds, so neither its
 network work nor a growing queue (GC) leaks into the figure. The
 `--with-sender` mode instead starts the real server and keeps the sender
 delivering to it during the run, which shows the whole process's cost per
-call (the GIL is shared with the sender's JSON and HTTP work).
+call (the GIL is shared with the sender's JSON and HTTP work). `--look`
+times instead the sender thread's periodic look for long calls (_runs),
+with 1, 10 and 100 threads and 10,000 asyncio tasks inside tracked calls.
 """
 
 from __future__ import annotations
@@ -124,13 +127,68 @@ def posthog_row(rounds: int, calls: int) -> Optional[float]:
     return result
 
 
+def look_rows() -> None:
+    """Median time of one _runs.Runs().look() with calls in flight (the sender thread's work)."""
+    import threading
+
+    from observable import _runs, _track
+
+    _track.route(lambda call: None)
+    release = threading.Event()
+    blocked = observable.track("look")(release.wait)
+
+    def deep(n: int) -> Any:
+        return deep(n - 1) if n else blocked()
+
+    def median_look() -> float:
+        runs, times = _runs.Runs(), []
+        for _ in range(21):
+            runs.next_look = 0.0
+            t = time.perf_counter()
+            runs.look()
+            times.append(time.perf_counter() - t)
+        return sorted(times)[10] * 1e6
+
+    for n in (1, 10, 100):
+        threads = [threading.Thread(target=deep, args=(30,)) for _ in range(n)]
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+        print(f"look(), {n:>3} threads in tracked calls (30 frames deep): {median_look():8.0f} µs")
+        release.set()
+        for t in threads:
+            t.join()
+        release.clear()
+
+    @observable.track("look_async")
+    async def waiting() -> None:
+        await asyncio.sleep(2)
+
+    async def tasks() -> float:
+        pending = [asyncio.ensure_future(waiting()) for _ in range(10_000)]
+        await asyncio.sleep(0.5)
+        out: Dict[str, float] = {}
+        side = threading.Thread(target=lambda: out.update(us=median_look()))
+        side.start()
+        while side.is_alive():
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*pending)
+        return out["us"]
+
+    print(f"look(), 10,000 asyncio tasks in tracked calls: {asyncio.run(tasks()):8.0f} µs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--with-sender", action="store_true",
                         help="start the real server and keep the sender delivering to it")
+    parser.add_argument("--look", action="store_true", help="time the sender's look for long calls instead")
     args = parser.parse_args()
+    if args.look:
+        look_rows()
+        return
 
     live = args.with_sender
     server = None
@@ -155,6 +213,7 @@ def main() -> None:
         return None
 
     tracked = observable.track("bench")(bare)
+    declared = observable.track("bench_declared", every="1d")(bare)
     atracked = observable.track("bench_async")(abare)
 
     def trace_track() -> None:
@@ -180,7 +239,8 @@ def main() -> None:
     rounds, calls = args.rounds, args.calls
     gc.collect()
     rows = interleaved(
-        {"bare sync": bare, "track sync": tracked, "trace + track sync": trace_track, "event()": event},
+        {"bare sync": bare, "track sync": tracked, "track sync, every=1d": declared,
+         "trace + track sync": trace_track, "event()": event},
         {"bare async": abare, "track async": atracked},
         rounds, calls, between,
     )

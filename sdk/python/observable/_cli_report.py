@@ -2,7 +2,7 @@
 with the SDK's rules, delivered at once, or spooled like the SDK's.
 
 An event here is built whole, with the contract v1.1's `run` and `expect`
-fields, which the SDK's tracked calls do not carry. Delivery is one attempt
+fields (the expect built by _expect, as track()'s). Delivery is one attempt
 with a short timeout; what is not delivered goes to the SDK's spool and a
 detached sender (`python -m observable._sender`) delivers it once the API is
 reachable (or the next process that uses the SDK does). A job is never

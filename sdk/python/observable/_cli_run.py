@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-from . import _config
+from . import _config, _expect
 from ._cli_report import Reporter, build_event
 from ._cli_run_child import (EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, Ended, Output, Signals,
                              capture_wanted, run_once, signal_name)
@@ -31,24 +31,12 @@ MAX_KEPT = 48 * 1024
 REPORT_TIMEOUT = 1.5  # the last report's one attempt before it is spooled
 EARLY_WAIT = 0.5  # how long the `started` event may still take at the end
 
-_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)?")
-_UNITS = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
 def parse_duration(text: str) -> float:
-    """Seconds from "90", "90s", "1.5m", "1h30m", "500ms", "2d"."""
-    text = text.strip().lower().replace(" ", "")
-    total, pos = 0.0, 0
-    while pos < len(text):
-        m = _DURATION_RE.match(text, pos)
-        if not m or m.end() == pos:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a duration: give seconds (90) or with a unit (500ms, 90s, 5m, 1h30m, 2d)")
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if not text:
-        raise argparse.ArgumentTypeError("a duration is needed, e.g. 30s or 5m")
-    return total
+    """Seconds from "90", "90s", "1.5m", "1h30m", "500ms", "2d" (track()'s rules, in _expect)."""
+    try:
+        return _expect.parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_size(text: str) -> int:
@@ -113,21 +101,14 @@ def _usage(term: Term, what: str) -> int:
 
 
 def expectation(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
-    expect: Dict[str, Any] = {}
-    if args.every is not None:
-        expect["every_s"] = args.every
-    if args.schedule:
-        expect["cron"] = args.schedule
-        expect["tz"] = args.tz or "UTC"
-    if args.grace is not None:
-        expect["grace_s"] = args.grace
-    if args.max_duration is not None:
-        expect["max_duration_ms"] = round(args.max_duration * 1000)
-    if args.min_duration is not None:
-        expect["min_duration_ms"] = round(args.min_duration * 1000)
-    if args.alert_after is not None:
-        expect["alert_after"] = args.alert_after
-    return expect or None
+    """track()'s EXPECT (_expect.build_expect); ValueError when an option is wrong.
+
+    --min-duration alone is this command's own check (a short run fails), not a declaration."""
+    timed = args.every is not None or bool(args.schedule)
+    return _expect.build_expect(every=args.every, schedule=args.schedule or None, tz=args.tz,
+                                grace=args.grace, max_duration=args.max_duration,
+                                min_duration=args.min_duration if timed else None,
+                                alert_after=args.alert_after)
 
 
 def _check(args: argparse.Namespace, argv: List[str]) -> Optional[str]:
@@ -146,6 +127,10 @@ def _check(args: argparse.Namespace, argv: List[str]) -> Optional[str]:
         return "--timeout must be more than 0."
     if args.head + args.tail > MAX_KEPT:
         return f"--head and --tail may keep {MAX_KEPT // 1024}k in all (the server's metadata limit)."
+    try:
+        expectation(args)
+    except ValueError as e:
+        return f"{e} (as --every, --schedule, --tz, --grace, --max-duration, --alert-after)."
     return None
 
 

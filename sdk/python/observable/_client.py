@@ -1,6 +1,7 @@
 """The process-wide client: settings, lifecycle, exit and fork handling.
 
-The client (a SenderThread) is created at the first event (not at import:
+The client (a SenderThread) is created at the first event, or when the
+first tracked call begins (not at import:
 the environment may change until then). Without credentials there is no
 client at all and tracked code runs as if undecorated.
 

@@ -17,7 +17,7 @@ import traceback
 from types import TracebackType
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
-from ._record import Call, Failure, Scope
+from ._record import Call, Failure, Job, Scope
 from ._serialize import dumps, metadata_json, safe_str, truncate_text
 from ._version import __version__
 
@@ -37,6 +37,7 @@ _STATUS_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
 _NOT_STATUS_CHAR = re.compile(r"[^a-z0-9_]+")
 
 COMPLETED = "completed"
+STARTED = "started"
 FAILED = "failed"
 CANCELLED = "cancelled"
 
@@ -172,14 +173,23 @@ def _merged_metadata(call: Call) -> Optional[Dict[Any, Any]]:
     return merged
 
 
-def build(call: Call, source: Dict[str, Any], wall_offset: float) -> Built:
-    """The event the server accepts. wall_offset = time.time() - perf_counter()."""
+def build(call: Call, source: Dict[str, Any], wall_offset: float, run: Optional[str] = None) -> Built:
+    """The event the server accepts. wall_offset = time.time() - perf_counter().
+
+    run: the run id, when the call was announced by a `started` event (_runs)."""
     name, status, start, end, failure = call.name, call.status, call.start, call.end, call.failure
+    expect = None
+    if type(name) is Job:
+        name, expect = name.name, name.expect
     event: Dict[str, Any] = {"id": os.urandom(16).hex(), "name": clean_name(name)}
     if status is None:
         event["status"], error = outcome(failure)
     else:
         event["status"], error = clean_status(status), None
+    if run is not None:
+        event["run"] = run
+    if expect is not None:
+        event["expect"] = expect
     if start is not None:
         event["duration_ms"] = round(max(0.0, (end - start) * 1000.0), 3)
     event["timestamp"] = iso_utc(end + wall_offset)
@@ -188,5 +198,19 @@ def build(call: Call, source: Dict[str, Any], wall_offset: float) -> Built:
     meta = metadata_json(_merged_metadata(call))
     if meta:
         event["metadata"] = meta
+    event["source"] = source
+    return Built(event["id"], dumps(event))
+
+
+def build_started(job: Any, start: float, run: str, source: Dict[str, Any], wall_offset: float) -> Built:
+    """The `started` event of a long call (see _runs), stamped with the call's start."""
+    expect = None
+    if type(job) is Job:
+        job, expect = job.name, job.expect
+    event: Dict[str, Any] = {"id": os.urandom(16).hex(), "name": clean_name(job), "status": STARTED,
+                             "run": run}
+    if expect is not None:
+        event["expect"] = expect
+    event["timestamp"] = iso_utc(start + wall_offset)
     event["source"] = source
     return Built(event["id"], dumps(event))

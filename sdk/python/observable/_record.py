@@ -48,3 +48,18 @@ class Call(NamedTuple):
 # builds records with new_call(Call, (fields...)) instead, the C call that
 # __new__ makes itself, which spares a Python frame on every tracked call.
 new_call = tuple.__new__
+
+
+class Job:
+    """A tracked job's name with what its code declares (EXPECT): the name
+    field of its records, so that a plain track(name) carries a str and
+    costs nothing more."""
+
+    __slots__ = ("name", "expect")
+
+    def __init__(self, name: Any, expect: Optional[Dict[str, Any]]) -> None:
+        self.name = name
+        self.expect = expect
+
+    def __repr__(self) -> str:
+        return f"Job({self.name!r}, {self.expect!r})"

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
-from . import _events, _spool, _transport, _warn
+from . import _events, _runs, _spool, _transport, _warn
 from ._delivery import ACKED, DROP, MAX_BATCH_BYTES, RETRY, Link, Losses, Verdict
 from ._events import Built
 from ._outbox import Outbox
@@ -42,6 +42,7 @@ class SenderThread:
         self.losses = Losses(self.queue)
         self.drain = SpoolDrain(self.spool, self.link)
         self.source: Dict[str, Any] = _events.make_source()
+        self.runs = _runs.Runs()
         self.flushes: List[FlushRequest] = []  # taken from the queue, waiting for the outbox to empty
         self.urgent = threading.Event()  # cuts a backoff short: a flush, or stop
         self.exiting = False
@@ -107,6 +108,7 @@ class SenderThread:
         self.stopped = True
         self.queue.clear()
         self.outbox.clear()
+        self.runs.forget()
         self.transport.forget()
 
     # --- the thread ----------------------------------------------------------
@@ -123,6 +125,7 @@ class SenderThread:
     def _cycle(self) -> None:
         self.losses.report_drops()
         with self.outbox.lock:
+            self._look_for_runs()
             if not len(self.outbox):
                 self._fill()
         if len(self.outbox):
@@ -132,7 +135,16 @@ class SenderThread:
         elif not self.exiting and self.drain.due():
             self._drain_spool()
         else:
-            self.queue.wait(IDLE_WAIT if self.exiting else self.drain.wait_hint(IDLE_WAIT), lambda: self.stopped)
+            wait = IDLE_WAIT if self.exiting else self.drain.wait_hint(IDLE_WAIT)
+            self.queue.wait(self.runs.wait_hint(wait), lambda: self.stopped)
+
+    def _look_for_runs(self) -> None:
+        """Announce the calls that have run long (holding the outbox lock; see _runs)."""
+        found = self.runs.look()
+        if found:
+            offset = time.time() - time.perf_counter()
+            self.outbox.add(_events.build_started(job, start, run, self.source, offset)
+                            for job, start, run in found)
 
     def _fill(self) -> None:
         """Build the next records into the outbox, stopping at a flush request."""
@@ -146,7 +158,7 @@ class SenderThread:
         offset = time.time() - time.perf_counter()
         for call in calls:
             try:
-                out.append(_events.build(call, self.source, offset))
+                out.append(_events.build(call, self.source, offset, self.runs.finish(call)))
             except Exception as e:
                 self.losses.add(1)
                 _warn.warn_once("build", "an event could not be prepared and was skipped "
@@ -210,6 +222,8 @@ class SenderThread:
                 return
             if len(self.queue) >= SPILL_AT and not self.exiting:
                 self._spill()
+            with self.outbox.lock:
+                self._look_for_runs()  # a long outage: runs still start on time (spooled with the rest)
 
     def _spill(self) -> None:
         """A long outage: keep the backlog on disk instead of in memory."""

@@ -16,19 +16,31 @@ Values are never mutated in place, only replaced, because a task created
 while a dict is pending shares that very object with its parent.
 
 Where records go (the route) is set by whoever owns the delivery
-(_client): this module imports no other part of the SDK but its records.
+(_client): this module imports no other part of the SDK but its records
+and the checks of declared expectations (_expect).
+
+Runs (_runs): the sender thread finds long calls itself, in the stack
+frames of the wrappers below (RUN_CODES) and in open_blocks. For it to be
+there while the very first call still runs (a cron job is often one call
+per process), a wrapper starts life with a "cold" code object that starts
+delivery and then swaps every wrapper to its plain code: the steady-state
+caller pays nothing for this, not even a test.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
+import threading
+import weakref
 from contextvars import ContextVar
 from time import perf_counter
 from types import TracebackType
-from typing import Any, AsyncGenerator, Callable, Dict, Generator, Optional, Type, TypeVar, cast, overload
+from typing import Any, AsyncGenerator, Callable, Dict, Generator, Optional, Tuple, Type, TypeVar, cast, overload
 
-from ._record import Call, Scope, new_call
+from . import _expect
+from ._record import Call, Job, Scope, new_call
 
 F = TypeVar("F", bound=Callable[..., Any])
 Push = Callable[[Call], None]
@@ -53,6 +65,58 @@ def _first_push(item: Call) -> None:
 
 # Looked up on every call (a module global: the cheapest indirection).
 _push: Push = _first_push
+
+# The wrappers' code objects, for the sender thread to recognise their frames.
+RUN_CODES: "set[Any]" = set()
+# With-blocks open now: id(scope) -> scope (dict operations are atomic under the GIL).
+open_blocks: Dict[int, Scope] = {}
+MAX_OPEN_BLOCKS = 10_000  # blocks entered and never left (rare) must not grow it forever
+# Every wrapper: function -> (its plain code, its cold code).
+_wrappers: "weakref.WeakKeyDictionary[Any, Tuple[Any, Any]]" = weakref.WeakKeyDictionary()
+_cold_lock = threading.Lock()
+_warm = False  # True once the process's first tracked call started delivery
+
+
+def _cold_start() -> None:
+    """The first tracked call: start delivery now, then make every wrapper plain."""
+    global _warm
+    if _push is _first_push:
+        try:
+            _starter()
+        except Exception:
+            pass
+    with _cold_lock:
+        _warm = True
+        for fn, (plain, _) in list(_wrappers.items()):
+            fn.__code__ = plain
+
+
+def _arm(tracked: Any, cold: Any) -> Any:
+    """Give a new wrapper its cold code until the first tracked call of the process."""
+    plain = tracked.__code__
+    RUN_CODES.add(plain)
+    RUN_CODES.add(cold.__code__)
+    if cold.__code__.co_freevars != plain.co_freevars:
+        return tracked  # cannot swap (never expected): runs start at the next call
+    with _cold_lock:
+        _wrappers[tracked] = (plain, cold.__code__)
+        if not _warm:
+            tracked.__code__ = cold.__code__
+    return tracked
+
+
+def _rearm_after_fork() -> None:
+    # A forked child has no sender thread: its first long call must start one.
+    global _warm, _cold_lock
+    _cold_lock = threading.Lock()
+    _warm = False
+    open_blocks.clear()  # the parent's threads' blocks: not running here
+    for fn, (_, cold) in list(_wrappers.items()):
+        fn.__code__ = cold
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_rearm_after_fork)
 
 
 def on_first_event(starter: Callable[[], Push]) -> None:
@@ -111,17 +175,22 @@ def _take_pending() -> Any:
 class _Tracker:
     """What track(name) returns: a decorator and a context manager.
 
-    It holds only the name: the state of each call lives in that call's
-    frame (decorator) or in the context variable (context manager), so
-    overlapping, recursive and concurrent uses never mix.
+    It holds only the name (and what it declares): the state of each call
+    lives in that call's frame (decorator) or in the context variable
+    (context manager), so overlapping, recursive and concurrent uses never
+    mix. `job` is what its records carry as their name: the name itself,
+    or a Job (name + expect) when the tracker declares an expectation.
     """
 
-    __slots__ = ("name",)
+    __slots__ = ("name", "job")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, job: Any = None) -> None:
         self.name = name
+        self.job = name if job is None else job
 
     def __repr__(self) -> str:
+        if type(self.job) is Job:
+            return f"observable.track({self.name!r}, expect={self.job.expect!r})"
         return f"observable.track({self.name!r})"
 
     def __call__(self, fn: F) -> F:
@@ -131,16 +200,21 @@ class _Tracker:
             raise TypeError(f"observable.track({self.name!r}) decorates a function, not {type(fn).__name__}")
         kind = _kind(fn)
         if kind == "async_gen":
-            return cast(F, _wrap_async_gen(self.name, fn))
+            return cast(F, _wrap_async_gen(self.job, fn))
         if kind == "async":
-            return cast(F, _wrap_async(self.name, fn))
+            return cast(F, _wrap_async(self.job, fn))
         if kind == "gen":
-            return cast(F, _wrap_gen(self.name, fn))
-        return cast(F, _wrap_sync(self.name, fn))
+            return cast(F, _wrap_gen(self.job, fn))
+        return cast(F, _wrap_sync(self.job, fn))
 
     def __enter__(self) -> "_Tracker":
+        if not _warm:
+            _cold_start()
         outer = _get()
-        _set(Scope(None, outer, perf_counter(), self))
+        scope = Scope(None, outer, perf_counter(), self)
+        _set(scope)
+        if len(open_blocks) < MAX_OPEN_BLOCKS:
+            open_blocks[id(scope)] = scope
         return self
 
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
@@ -151,11 +225,16 @@ class _Tracker:
         if type(scope) is Scope and scope.owner is self:
             outer = scope.outer
             _set(outer if type(outer) is Scope else None)
-            _push(new_call(Call, (self.name, None, scope.start, end, outer, scope, failure)))
+            open_blocks.pop(id(scope), None)
+            _push(new_call(Call, (self.job, None, scope.start, end, outer, scope, failure)))
         else:
             # Entered in another context (rare: e.g. a generator or an
             # asyncio callback split the block): no duration to report.
-            _push(new_call(Call, (self.name, None, None, end, None, None, failure)))
+            for key, open_scope in list(open_blocks.items()):
+                if open_scope.owner is self:
+                    open_blocks.pop(key, None)
+                    break
+            _push(new_call(Call, (self.job, None, None, end, None, None, failure)))
 
     async def __aenter__(self) -> "_Tracker":
         return self.__enter__()
@@ -193,22 +272,36 @@ def _kind(fn: Any) -> str:
 
 
 @overload
-def track(name: str) -> _Tracker: ...
+def track(name: str, *, every: Optional[_expect.Duration] = None, schedule: Optional[str] = None,
+          tz: Optional[str] = None, grace: Optional[_expect.Duration] = None,
+          max_duration: Optional[_expect.Duration] = None, min_duration: Optional[_expect.Duration] = None,
+          alert_after: Optional[int] = None) -> _Tracker: ...
 
 
 @overload
 def track(name: F) -> F: ...
 
 
-def track(name: Any) -> Any:
-    """Track a function (sync or async) or a block of code under a name."""
+def track(name: Any, *, every: Any = None, schedule: Any = None, tz: Any = None, grace: Any = None,
+          max_duration: Any = None, min_duration: Any = None, alert_after: Any = None) -> Any:
+    """Track a function (sync or async) or a block of code under a name.
+
+    The keyword options declare what the server should expect of this job
+    (see README); a wrong value raises ValueError here, at decoration.
+    """
     if callable(name) and not isinstance(name, str):
         fn = name  # @track without parentheses: name it after the function
         return _Tracker(getattr(fn, "__qualname__", None) or repr(fn))(fn)
-    return _Tracker(name)
+    if every is None and schedule is None and tz is None and grace is None and max_duration is None \
+            and min_duration is None and alert_after is None:
+        return _Tracker(name)
+    expect = _expect.build_expect(every=every, schedule=schedule, tz=tz, grace=grace,
+                                  max_duration=max_duration, min_duration=min_duration,
+                                  alert_after=alert_after)
+    return _Tracker(name, Job(name, expect))
 
 
-def _wrap_sync(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap_sync(name: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def tracked(*args: Any, **kwargs: Any) -> Any:
         outer = _set(_IN_CALL).old_value  # one C call where _get() + _set() were two
@@ -225,10 +318,26 @@ def _wrap_sync(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         _push(new_call(Call, (name, None, start, end, outer, scope, None)))
         return result
 
-    return tracked
+    def cold(*args: Any, **kwargs: Any) -> Any:  # tracked's body, after _cold_start()
+        _cold_start()
+        outer = _set(_IN_CALL).old_value
+        start = perf_counter()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            end = perf_counter()
+            scope = _set(outer if type(outer) is Scope else None).old_value
+            _push(new_call(Call, (name, None, start, end, outer, scope, (exc, exc.__traceback__))))
+            raise
+        end = perf_counter()
+        scope = _set(outer if type(outer) is Scope else None).old_value
+        _push(new_call(Call, (name, None, start, end, outer, scope, None)))
+        return result
+
+    return _arm(tracked, cold)
 
 
-def _wrap_async(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap_async(name: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
     # The same steps as _wrap_sync, written out again on purpose: a shared
     # helper would add a call to every tracked call on the caller's thread.
     @functools.wraps(fn)
@@ -247,10 +356,26 @@ def _wrap_async(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         _push(new_call(Call, (name, None, start, end, outer, scope, None)))
         return result
 
-    return tracked
+    async def cold(*args: Any, **kwargs: Any) -> Any:  # tracked's body, after _cold_start()
+        _cold_start()
+        outer = _set(_IN_CALL).old_value
+        start = perf_counter()
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            end = perf_counter()
+            scope = _set(outer if type(outer) is Scope else None).old_value
+            _push(new_call(Call, (name, None, start, end, outer, scope, (exc, exc.__traceback__))))
+            raise
+        end = perf_counter()
+        scope = _set(outer if type(outer) is Scope else None).old_value
+        _push(new_call(Call, (name, None, start, end, outer, scope, None)))
+        return result
+
+    return _arm(tracked, cold)
 
 
-def _wrap_gen(name: str, fn: Callable[..., Generator[Any, Any, Any]]) -> Callable[..., Any]:
+def _wrap_gen(name: Any, fn: Callable[..., Generator[Any, Any, Any]]) -> Callable[..., Any]:
     """Times the whole iteration; send/throw/close reach the generator.
 
     A generator runs in its consumer's context, so traces made inside it
@@ -273,7 +398,7 @@ def _wrap_gen(name: str, fn: Callable[..., Generator[Any, Any, Any]]) -> Callabl
     return tracked
 
 
-def _wrap_async_gen(name: str, fn: Callable[..., AsyncGenerator[Any, Any]]) -> Callable[..., Any]:
+def _wrap_async_gen(name: Any, fn: Callable[..., AsyncGenerator[Any, Any]]) -> Callable[..., Any]:
     @functools.wraps(fn)
     async def tracked(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
         pending = _take_pending()

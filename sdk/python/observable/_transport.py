@@ -209,7 +209,9 @@ def _classify(status: int, retry_after_header: Optional[str], raw: bytes) -> Res
         return Result(RETRY, status, message, retry_after)
     if status == 413:
         return Result(TOO_LARGE, status, message)
-    if status == 400:
+    if status in (400, 422):
+        # 422: past a server limit (the session's job count); the message
+        # names the event at fault, so the rest of the batch is resent.
         m = _INDEX_RE.search(message)
         return Result(REJECTED, status, message, event_index=int(m.group(1)) if m else None)
     if status in (401, 403):

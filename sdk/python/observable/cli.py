@@ -23,7 +23,8 @@ from typing import List, Optional
 from . import _config
 from ._cli_context import Context
 from ._cli_http import DEFAULT_TIMEOUT, cli_version
-from ._cli_jobs import HANDLERS as JOB_HANDLERS, RAW_HANDLERS, add_job_commands
+from ._cli_jobs import HANDLERS as JOB_HANDLERS, RAW_HANDLERS, _common as _job_common, add_job_commands
+from ._cli_pingurl import add_parser as add_ping_url_parser, ping_url_command
 from ._cli_pairing import EXIT_INTERRUPTED, EXIT_NOT_READY, EXIT_OK, EXIT_USAGE, Failure
 from ._cli_setup import pair_command, setup_command, show_key_command
 from ._cli_status import status_command
@@ -107,11 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "status":
             p.add_argument("--json", action="store_true", help="print the status as JSON")
     add_job_commands(sub)
+    add_ping_url_parser(sub, _job_common)
     return parser
 
 
 HANDLERS = {"setup": setup_command, "pair": pair_command, "show-key": show_key_command,
-            "status": status_command, **JOB_HANDLERS}
+            "status": status_command, "ping-url": ping_url_command, **JOB_HANDLERS}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -3,8 +3,8 @@
 the OBSERVABLE_CODE_* variables: a file either one writes, the other reads
 the same way.
 
-Delivery through the published SDK is not tested here: it posts to
-/api/events, which this server does not serve yet.
+Delivery through the published SDK is tested in
+test_compat_published_delivery.py.
 """
 
 from __future__ import annotations
