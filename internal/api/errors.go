@@ -41,6 +41,9 @@ var statuses = map[string]answer{
 	domain.EInvalidFormat:      {status: http.StatusBadRequest},
 	domain.EInvalidSize:        {status: http.StatusBadRequest},
 	domain.EInvalidLastEventID: {status: http.StatusBadRequest},
+	domain.EInvalidExpect:      {status: http.StatusBadRequest},
+	domain.EInvalidSnooze:      {status: http.StatusBadRequest},
+	domain.EInvalidSort:        {status: http.StatusBadRequest},
 
 	domain.EUnauthorized:        {status: http.StatusUnauthorized},
 	domain.EBadOrigin:           {status: http.StatusForbidden},

@@ -44,13 +44,16 @@ func (s *Server) countRejected(next handlerFunc) handlerFunc {
 }
 
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
-	start := time.Now()
-	m := s.deps.Metrics
-	who := callerOf(r)
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return err
 	}
+	return s.acceptEvents(w, r, body)
+}
+
+// acceptEvents parses a v1 body of events, stores them and answers 202.
+func (s *Server) acceptEvents(w http.ResponseWriter, r *http.Request, body []byte) error {
+	start := time.Now()
 	events, _, err := domain.ParseEvents(body, s.opts.MaxBatchEvents)
 	if err != nil {
 		if _, coded := domain.AsError(err); !coded {
@@ -58,19 +61,9 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	now := s.now()
-	if ok, wait := s.sessionLimit.allow(who.sessionID, float64(len(events)), now); !ok {
-		m.RateLimited.WithLabelValues("session_events").Inc()
-		return rateLimited(wait, "this session sends more than "+
-			strconv.FormatFloat(s.opts.SessionRate, 'f', -1, 64)+" events a second; nothing in this request was stored, retry after the Retry-After seconds")
-	}
-	a := &store.Append{SessionID: who.sessionID, Events: events, ReceivedAt: now}
-	if err := s.deps.Committer.Submit(r.Context(), a); err != nil {
-		return dbOp("store events", err)
-	}
-	m.EventsAccepted.Add(float64(len(a.Stored)))
-	if a.Duplicates > 0 {
-		m.EventsDuplicate.Add(float64(a.Duplicates))
+	a, err := s.submitEvents(r.Context(), callerOf(r).sessionID, events)
+	if err != nil {
+		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
@@ -80,8 +73,30 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 	b = append(b, `,"duplicates":`...)
 	b = strconv.AppendInt(b, int64(a.Duplicates), 10)
 	w.Write(append(b, "}\n"...))
-	m.IngestLatency.Observe(time.Since(start).Seconds())
+	s.deps.Metrics.IngestLatency.Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// submitEvents stores events of a session through the committer, within
+// the session's rate: the one path of every event, whichever route it came
+// by (v1, the published SDK's, pings).
+func (s *Server) submitEvents(ctx context.Context, sessionID int64, events []domain.Event) (*store.Append, error) {
+	m := s.deps.Metrics
+	now := s.now()
+	if ok, wait := s.sessionLimit.allow(sessionID, float64(len(events)), now); !ok {
+		m.RateLimited.WithLabelValues("session_events").Inc()
+		return nil, rateLimited(wait, "this session sends more than "+
+			strconv.FormatFloat(s.opts.SessionRate, 'f', -1, 64)+" events a second; nothing in this request was stored, retry after the Retry-After seconds")
+	}
+	a := &store.Append{SessionID: sessionID, Events: events, ReceivedAt: now}
+	if err := s.deps.Committer.Submit(ctx, a); err != nil {
+		return nil, dbOp("store events", err)
+	}
+	m.EventsAccepted.Add(float64(len(a.Stored)))
+	if a.Duplicates > 0 {
+		m.EventsDuplicate.Add(float64(a.Duplicates))
+	}
+	return a, nil
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {

@@ -14,6 +14,12 @@ import (
 // /api/v1/jobs/{name} carries in full, within answerBudget bytes.
 const jobRecentEvents = 20
 
+// jobWithPing is a JOB with its Healthchecks-style ping URL (pings.go).
+type jobWithPing struct {
+	domain.Job
+	PingURL string `json:"ping_url"`
+}
+
 // listJobs answers summaries: each job's last event without its metadata
 // and with long texts cut (sqlstore.SummaryTextChars), so the answer is
 // under 10 KiB a job, 10 MiB at the default --max-jobs-per-session, however
@@ -23,7 +29,27 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return dbOp("list jobs", err)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": jobs})
+	switch r.URL.Query().Get("sort") {
+	case "", "recent":
+	case "state":
+		domain.SortByState(jobs)
+	default:
+		return &domain.Error{Code: domain.EInvalidSort, Field: "sort",
+			Message: `sort must be "recent" (the default: most recently run first) or "state" (problems first)`}
+	}
+	names := make([]string, len(jobs))
+	for i, j := range jobs {
+		names[i] = j.Name
+	}
+	urls, err := s.pingURLs(r.Context(), callerOf(r).sessionID, names)
+	if err != nil {
+		return err
+	}
+	out := make([]jobWithPing, len(jobs))
+	for i, j := range jobs {
+		out[i] = jobWithPing{j, urls[i]}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
 	return nil
 }
 
@@ -48,9 +74,18 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return dbOp("read job", err)
 	}
+	url, err := s.pingURL(r.Context(), who.sessionID, name)
+	if err != nil {
+		return err
+	}
+	incidents, err := s.deps.Store.Incidents(r.Context(), who.sessionID, name, jobIncidents)
+	if err != nil {
+		return dbOp("read job", err)
+	}
 	writeJSON(w, http.StatusOK, struct {
-		domain.Job
-		Recent []domain.StoredEvent `json:"recent"`
-	}{job, recent})
+		jobWithPing
+		Recent    []domain.StoredEvent `json:"recent"`
+		Incidents []domain.Incident    `json:"incidents"`
+	}{jobWithPing{job, url}, recent, incidents})
 	return nil
 }

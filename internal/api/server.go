@@ -44,7 +44,15 @@ type Store interface {
 	Event(ctx context.Context, sessionID, seq int64) (domain.StoredEvent, error)
 	Jobs(ctx context.Context, sessionID int64) ([]domain.Job, error)
 	Job(ctx context.Context, sessionID int64, name string) (domain.Job, error)
+	// The job model (jobpatch.go).
+	UpdateJob(ctx context.Context, sessionID int64, name string, p domain.JobPatch, now time.Time) (domain.Job, error)
+	Incidents(ctx context.Context, sessionID int64, name string, limit int) ([]domain.Incident, error)
 	Ping(ctx context.Context) error
+	// For pings (pings.go): the server-held key their identifiers derive
+	// from, and the store.Pings methods.
+	Setting(ctx context.Context, key string) (string, error)
+	SetSettingOnce(ctx context.Context, key, value string) (string, error)
+	store.Pings
 }
 
 // Options are the settings the API reads (from config.Config, by the
@@ -63,6 +71,9 @@ type Options struct {
 	SessionsPerMinute int
 	QRPerMinute       int
 	PairingTTL        time.Duration
+	// PingBodyLimit is how many bytes of a ping's body are kept
+	// (Ping-Body-Limit); 0 is DefaultPingBodyLimit.
+	PingBodyLimit int
 	// TrustProxy lists the proxies whose X-Forwarded-* headers count.
 	TrustProxy []netip.Prefix
 }
@@ -100,6 +111,7 @@ type Server struct {
 	drainOnce sync.Once
 	outageLog throttle
 	bodies    bodyReads
+	pings     pingState
 }
 
 // handlerFunc is a handler that returns its failure for serve to answer.
@@ -147,12 +159,27 @@ func (s *Server) Routes() []Route {
 		{"GET", "/api/v1/events/{seq}", either, s.getEvent},
 		{"GET", "/api/v1/jobs", either, s.listJobs},
 		{"GET", "/api/v1/jobs/{name}", either, s.getJob},
+		{"PATCH", "/api/v1/jobs/{name}", deviceToken, s.patchJob},
+		{"GET", "/api/v1/jobs/{name}/ping", either, s.getJobPing},
+		{"GET", "/api/v1/ping-key", either, s.getPingKey},
 		{"GET", "/api/v1/push/key", none, s.pushKey},
 		{"PUT", "/api/v1/device/push", deviceToken, s.putPush},
 		{"DELETE", "/api/v1/device/push", deviceToken, s.deletePush},
 		{"GET", "/api/v1/device", deviceToken, s.getDevice},
 		{"PATCH", "/api/v1/device", deviceToken, s.patchDevice},
 		{"DELETE", "/api/v1/device", deviceToken, s.deleteDevice},
+		// The published observable-code SDK (compat.go).
+		{"POST", compatEventsPath, sessionKey, s.postCompatEvents},
+		{"POST", "/api/sessions", none, s.createCompatSession},
+		{"GET", "/api/sessions/{key}/status", none, s.compatSessionStatus},
+		// Healthchecks-style pings (pings.go): GET also answers HEAD.
+		// /ping/{code}/{action} is also /ping/<ping key>/<slug>.
+		{"GET", "/ping/{code}", none, s.ping},
+		{"POST", "/ping/{code}", none, s.ping},
+		{"GET", "/ping/{code}/{action}", none, s.ping},
+		{"POST", "/ping/{code}/{action}", none, s.ping},
+		{"GET", "/ping/{key}/{slug}/{action}", none, s.ping},
+		{"POST", "/ping/{key}/{slug}/{action}", none, s.ping},
 		{"GET", "/healthz", none, s.healthz},
 		{"GET", "/readyz", none, s.readyz},
 		{"GET", "/metrics", none, s.metricsHandler},
@@ -175,9 +202,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/api/", s.serve(Route{handler: func(w http.ResponseWriter, r *http.Request) error {
 		if allow := allowedMethods(mux, r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			return domain.Errorf(domain.EMethodNotAllowed, "%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or "))
+			return domain.Errorf(domain.EMethodNotAllowed, "%s is not allowed on %s; use %s", r.Method, shownPath(r.URL.Path), strings.Join(allow, " or "))
 		}
-		return domain.Errorf(domain.ENotFound, "no such API route: %s %s; see docs/openapi.yaml", r.Method, r.URL.Path)
+		return domain.Errorf(domain.ENotFound, "no such API route: %s %s; see docs/openapi.yaml", r.Method, shownPath(r.URL.Path))
 	}}))
 	return s.middleware(mux)
 }
@@ -192,7 +219,7 @@ func (s *Server) serve(rt Route) http.Handler {
 		}
 		return rt.handler(w, r)
 	}
-	if rt.Method == http.MethodPost && rt.Pattern == eventsPath {
+	if rt.Method == http.MethodPost && (rt.Pattern == eventsPath || rt.Pattern == compatEventsPath) {
 		h = s.countRejected(h)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -22,9 +22,8 @@ type pairingJSON struct {
 }
 
 func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
-	if ok, wait := s.createLimit.allow(addrKey(s.clientAddr(r)), 1, s.now()); !ok {
-		s.deps.Metrics.RateLimited.WithLabelValues("sessions_per_address").Inc()
-		return rateLimited(wait, "too many new sessions from this address; wait and retry, or reuse the session in ~/.observable-code/config.json")
+	if err := s.allowNewSession(r); err != nil {
+		return err
 	}
 	var body struct {
 		Host string `json:"host"`
@@ -38,16 +37,34 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if err := refuseText(domain.EInvalidHost, "host", body.Host); err != nil {
 		return err
 	}
+	key, code, p, err := s.openSession(r, strings.TrimSpace(body.Host))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"session_id": key, "pairing": s.pairingAnswer(code, p)})
+	return nil
+}
+
+// openSession stores a new session with its first pairing and returns the
+// session key and pairing code (v1 and the published SDK's route).
+func (s *Server) openSession(r *http.Request, host string) (string, string, domain.Pairing, error) {
 	key := secret.SessionKey()
 	now := s.now()
 	code, p := s.pairingFor(0, false, now)
 	// One transaction: a session without its pairing could never be paired.
-	_, err := s.deps.Store.CreateSessionWithPairing(r.Context(), secret.Hash(key), strings.TrimSpace(body.Host), now, p)
-	if err != nil {
-		return dbOp("create session", err)
+	if _, err := s.deps.Store.CreateSessionWithPairing(r.Context(), secret.Hash(key), host, now, p); err != nil {
+		return "", "", p, dbOp("create session", err)
 	}
 	s.deps.Metrics.SessionsCreated.Inc()
-	writeJSON(w, http.StatusCreated, map[string]any{"session_id": key, "pairing": s.pairingAnswer(code, p)})
+	return key, code, p, nil
+}
+
+// allowNewSession applies the per-address bound on new sessions.
+func (s *Server) allowNewSession(r *http.Request) error {
+	if ok, wait := s.createLimit.allow(addrKey(s.clientAddr(r)), 1, s.now()); !ok {
+		s.deps.Metrics.RateLimited.WithLabelValues("sessions_per_address").Inc()
+		return rateLimited(wait, "too many new sessions from this address; wait and retry, or reuse the session in ~/.observable-code/config.json")
+	}
 	return nil
 }
 
@@ -115,7 +132,14 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
 			return dbOp("read session", err)
 		}
 		if st.Paired || wait == 0 {
-			writeJSON(w, http.StatusOK, st)
+			pingKey, err := s.pingKey(r.Context(), who.sessionID)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, struct {
+				domain.SessionStatus
+				PingKey string `json:"ping_key"`
+			}{st, pingKey})
 			return nil
 		}
 		select {

@@ -43,7 +43,11 @@ func TestIdleStreamsHoldNoGoroutine(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := h.broker.Subscribers(); n != streams {
-		t.Fatalf("the broker holds %d streams, want %d", n, streams)
+	// A stream is registered just after its head is written: wait for all.
+	for h.broker.Subscribers() != streams {
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker holds %d streams, want %d", h.broker.Subscribers(), streams)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

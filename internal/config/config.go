@@ -36,6 +36,9 @@ type Config struct {
 	// QRPerMinute bounds the QR codes drawn per client address (a PNG
 	// costs milliseconds of CPU).
 	QRPerMinute int
+	// PingBodyLimit is how much of a Healthchecks-style ping's body is
+	// kept (the Ping-Body-Limit header).
+	PingBodyLimit int
 	// MaxJobsPerSession caps a session's job names (0: no limit): it
 	// bounds what GET /api/v1/jobs answers.
 	MaxJobsPerSession int
@@ -52,6 +55,10 @@ type Config struct {
 	StreamsPerSession int
 	StreamsPerDevice  int
 	StreamsPerAddress int
+	// Caps on open connections, at the accept loop. MaxConns 0 is derived
+	// from the open-files limit at start; ConnsPerAddress 0 is no cap.
+	MaxConns        int
+	ConnsPerAddress int
 
 	// TrustProxy lists the networks of reverse proxies whose
 	// X-Forwarded-For is believed when finding a client's address.
@@ -92,6 +99,7 @@ func Default() Config {
 		SessionBurst:      10000,
 		SessionsPerMinute: 10,
 		QRPerMinute:       60,
+		PingBodyLimit:     10_000,
 		MaxJobsPerSession: 1000,
 		PairingTTL:        10 * time.Minute,
 		Retention:         30 * 24 * time.Hour,
@@ -100,6 +108,7 @@ func Default() Config {
 		StreamsPerSession: 32,
 		StreamsPerDevice:  4,
 		StreamsPerAddress: 256,
+		ConnsPerAddress:   512,
 		PushContact:       push.DefaultContact,
 		TLSCache:          "observable-certs",
 		TLSHTTPListen:     ":80",
@@ -126,6 +135,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	fs.IntVar(&c.SessionBurst, "session-burst", c.SessionBurst, "events a session may send in a burst")
 	fs.IntVar(&c.SessionsPerMinute, "sessions-per-minute", c.SessionsPerMinute, "new sessions per client address per minute (0: no limit)")
 	fs.IntVar(&c.QRPerMinute, "qr-per-minute", c.QRPerMinute, "pairing QR codes drawn per client address per minute, 429 past it (0: no limit)")
+	fs.IntVar(&c.PingBodyLimit, "ping-body-limit", c.PingBodyLimit, "bytes of a ping's body kept with its run (Healthchecks' Ping-Body-Limit), 1 to 10000")
 	fs.IntVar(&c.MaxJobsPerSession, "max-jobs-per-session", c.MaxJobsPerSession, "most job names a session may have; an event bringing one more is refused with 422 too_many_jobs (0: no limit)")
 	fs.DurationVar(&c.PairingTTL, "pairing-ttl", c.PairingTTL, "how long a pairing code can be claimed")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long events are kept (0: forever)")
@@ -135,6 +145,8 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	fs.IntVar(&c.StreamsPerSession, "max-streams-per-session", c.StreamsPerSession, "most event streams one session may have open, 503 past it (0: no limit)")
 	fs.IntVar(&c.StreamsPerDevice, "max-streams-per-device", c.StreamsPerDevice, "most event streams one paired device may have open, 503 past it (0: no limit)")
 	fs.IntVar(&c.StreamsPerAddress, "max-streams-per-address", c.StreamsPerAddress, "most event streams one client address (an IPv6 /64) may have open, 503 past it (0: no limit)")
+	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "most connections open at once; past it new ones wait in the kernel's backlog until one closes (default 0: the open-files limit less 128, at least 256; keep it above --max-streams)")
+	fs.IntVar(&c.ConnsPerAddress, "max-conns-per-address", c.ConnsPerAddress, "most connections one client address (an IPv6 /64) may hold open; past it new ones are closed at once; --trust-proxy addresses are exempt (0: no limit)")
 	fs.StringVar(&trustProxy, "trust-proxy", "", "comma-separated networks of reverse proxies whose X-Forwarded-For is trusted, e.g. 10.0.0.0/8")
 	fs.StringVar(&c.PushContact, "push-contact", c.PushContact, "mailto: or https: contact sent to push services in the VAPID claim")
 	fs.StringVar(&pushAllow, "push-allow", "", "extra push service hosts allowed besides the browsers' own (comma-separated)")
@@ -193,6 +205,11 @@ func (c *Config) finish() error {
 	if c.MaxBodyBytes <= 0 || c.MaxBatchEvents <= 0 {
 		return errors.New("--max-body-bytes and --max-batch-events must be positive")
 	}
+	if c.PingBodyLimit < 1 || c.PingBodyLimit > 10_000 {
+		// The body is kept in the event's metadata, at most 64 KiB of JSON:
+		// 10,000 bytes stay under it even when every byte needs a \u escape.
+		return fmt.Errorf("--ping-body-limit (%d) must be from 1 to 10000 bytes: the body is kept in the event's metadata (at most 64 KiB of JSON)", c.PingBodyLimit)
+	}
 	if c.SessionRate < 0 || c.SessionBurst < 0 || c.SessionsPerMinute < 0 || c.QRPerMinute < 0 {
 		return errors.New("rate limits cannot be negative (0 turns one off)")
 	}
@@ -213,6 +230,9 @@ func (c *Config) finish() error {
 	}
 	if c.MaxStreams < 0 || c.StreamsPerSession < 0 || c.StreamsPerDevice < 0 || c.StreamsPerAddress < 0 {
 		return errors.New("--max-streams, --max-streams-per-session, --max-streams-per-device and --max-streams-per-address cannot be negative (0 turns a cap off; --max-streams 0 derives it from the open-files limit)")
+	}
+	if c.MaxConns < 0 || c.ConnsPerAddress < 0 {
+		return errors.New("--max-conns and --max-conns-per-address cannot be negative (0 turns --max-conns-per-address off; --max-conns 0 derives it from the open-files limit)")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")

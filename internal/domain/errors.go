@@ -32,6 +32,9 @@ const (
 	EInvalidFormat      = "invalid_format"
 	EInvalidSize        = "invalid_size"
 	EInvalidLastEventID = "invalid_last_event_id"
+	EInvalidExpect      = "invalid_expect" // PATCH /api/v1/jobs/{name}: expect
+	EInvalidSnooze      = "invalid_snooze" // PATCH /api/v1/jobs/{name}: snooze_s
+	EInvalidSort        = "invalid_sort"   // GET /api/v1/jobs?sort=
 
 	// Credentials (401, 403).
 	EUnauthorized        = "unauthorized"
@@ -59,6 +62,7 @@ var Codes = []string{
 	EInternal, EBadBody, EInvalidJSON, EInvalidEvent, EInvalidHost, EInvalidName, EInvalidNotify,
 	EInvalidMuted, EInvalidEndpoint, EInvalidKeys, EInvalidStatus, EInvalidLimit, EInvalidBefore,
 	EInvalidSeq, EInvalidWait, EInvalidTimeout, EInvalidFormat, EInvalidSize, EInvalidLastEventID,
+	EInvalidExpect, EInvalidSnooze, EInvalidSort,
 	EUnauthorized, EBadOrigin, ESessionKeyRequired, EDeviceTokenRequired, EMethodNotAllowed,
 	ENotFound, EUnknownCode, ECodeUsedOrExpired, EBodyTooLarge, ETooManyEvents, EURLTooLong,
 	ETooManyJobs, ERateLimited, ETooManyStreams, EPushUnavailable, EDatabaseUnavailable,

@@ -6,6 +6,7 @@ import "encoding/json"
 const (
 	StatusCompleted = "completed"
 	StatusFailed    = "failed"
+	StatusStarted   = "started" // a run began: not an outcome, not a run of its own
 )
 
 // ErrorInfo describes the exception of a failed run.
@@ -26,6 +27,11 @@ type Event struct {
 	Error      *ErrorInfo      `json:"error,omitempty"`
 	Metadata   json.RawMessage `json:"metadata,omitempty"`
 	Source     json.RawMessage `json:"source,omitempty"`
+	// Run ties a started event to the one that ends it (v1.1).
+	Run string `json:"run,omitempty"`
+	// Expect is the job's expectation as declared in code (an EXPECT, compacted
+	// and validated), or the literal null, which clears the declaration.
+	Expect json.RawMessage `json:"expect,omitempty"`
 }
 
 // StoredEvent is an event as the server keeps and serves it.
@@ -37,3 +43,6 @@ type StoredEvent struct {
 
 // Failed reports whether the run failed.
 func (e *Event) Failed() bool { return e.Status == StatusFailed }
+
+// Started reports whether the event marks a run's beginning.
+func (e *Event) Started() bool { return e.Status == StatusStarted }

@@ -83,4 +83,12 @@ type Job struct {
 	Failures int64       `json:"failures"`
 	P50MS    *float64    `json:"p50_ms"`
 	P95MS    *float64    `json:"p95_ms"`
+
+	// The job model (v1.1): docs/jobs.md.
+	State        string     `json:"state"`
+	Expect       *JobExpect `json:"expect"`
+	Incident     *Incident  `json:"incident"`
+	Paused       bool       `json:"paused"`
+	SnoozedUntil *Time      `json:"snoozed_until"`
+	Model        JobModel   `json:"-"`
 }

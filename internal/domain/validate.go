@@ -16,6 +16,7 @@ const (
 	MaxNameLen     = 200
 	MaxStatusLen   = 32
 	MaxMetadataLen = 64 << 10
+	MaxRunLen      = 64
 )
 
 // ValidationError says which event of a request, and which field of it, is
@@ -101,6 +102,12 @@ func (e *Event) Validate(index int) error {
 	if p := rawTextProblem(e.Source); p != "" {
 		return bad("source", p)
 	}
+	if len(e.Run) > MaxRunLen {
+		return bad("run", fmt.Sprintf("must be at most %d bytes", MaxRunLen))
+	}
+	if p := TextProblem(e.Run); p != "" {
+		return bad("run", p)
+	}
 	return nil
 }
 
@@ -166,6 +173,8 @@ type wireEvent struct {
 	Error      *wireError      `json:"error"`
 	Metadata   json.RawMessage `json:"metadata"`
 	Source     json.RawMessage `json:"source"`
+	Run        *string         `json:"run"`
+	Expect     json.RawMessage `json:"expect"`
 }
 
 type wireError struct {
@@ -305,6 +314,12 @@ func (w *wireEvent) toEvent(index int) (Event, error) {
 	if ev.Source, err = compactObject(w.Source); err != nil {
 		return bad("source", err.Error())
 	}
+	if w.Run != nil {
+		ev.Run = *w.Run
+	}
+	if ev.Expect, err = declaredExpect(w.Expect); err != nil {
+		return bad("expect", err.Error())
+	}
 	return ev, ev.Validate(index)
 }
 
@@ -318,6 +333,7 @@ type rawEvent struct {
 	Error     json.RawMessage `json:"error"`
 	Metadata  json.RawMessage `json:"metadata"`
 	Source    json.RawMessage `json:"source"`
+	Run       json.RawMessage `json:"run"`
 }
 
 type rawError struct {
@@ -368,7 +384,7 @@ func rawEventUTF8(raw []byte, index int) error {
 	}{
 		{"id", ev.ID}, {"name", ev.Name}, {"status", ev.Status}, {"timestamp", ev.Timestamp},
 		{"error.type", er.Type}, {"error.message", er.Message}, {"error.traceback", er.Traceback},
-		{"metadata", ev.Metadata}, {"source", ev.Source},
+		{"metadata", ev.Metadata}, {"source", ev.Source}, {"run", ev.Run},
 	} {
 		if !utf8.Valid(f.raw) {
 			return &ValidationError{Index: index, Field: f.field, Reason: reasonUTF8}

@@ -49,6 +49,11 @@ type Expectation struct {
 	MinDuration time.Duration
 	AlertAfter  int
 
+	// Off, set only by the user, turns watching off: no run is expected and no
+	// duration is judged (failed runs still alert). It stands alone: no period,
+	// schedule or bound goes with it.
+	Off bool
+
 	Typical             time.Duration // median duration (learned), 0 unknown
 	UsualLow, UsualHigh time.Duration // most runs take this long (learned), 0 unknown
 
@@ -83,6 +88,16 @@ func (e *Expectation) Validate() error {
 	case "", Learned, Code, User:
 	default:
 		return fmt.Errorf("source %q: must be learned, code or user", e.Source)
+	}
+	if e.Off {
+		if e.Source != User && e.Source != "" {
+			return errors.New(`off: only the user turns watching off (PATCH /api/v1/jobs/{name}); code declares what to expect, or nothing`)
+		}
+		if e.Every != 0 || e.Cron != "" || e.TZ != "" || e.Grace != 0 || e.MaxDuration != 0 || e.MinDuration != 0 || e.AlertAfter != 0 {
+			return errors.New(`off stands alone: send {"off": true} to stop watching this job, or a period or schedule without "off"`)
+		}
+		e.sched = nil
+		return nil
 	}
 	switch {
 	case e.Every != 0 && e.Cron != "":
@@ -148,6 +163,7 @@ type wire struct {
 	MaxDuration json.RawMessage `json:"max_duration_ms,omitempty"`
 	MinDuration json.RawMessage `json:"min_duration_ms,omitempty"`
 	AlertAfter  int             `json:"alert_after,omitempty"`
+	Off         bool            `json:"off,omitempty"`
 	Typical     json.RawMessage `json:"typical_ms,omitempty"`
 	Usual       []float64       `json:"usual_ms,omitempty"`
 	// Server-computed on a JOB (next_due_at); accepted so a GET's expect can be sent back.
@@ -166,9 +182,10 @@ func (e Expectation) MarshalJSON() ([]byte, error) {
 		MaxDuration *int64    `json:"max_duration_ms,omitempty"`
 		MinDuration *int64    `json:"min_duration_ms,omitempty"`
 		AlertAfter  int       `json:"alert_after,omitempty"`
+		Off         bool      `json:"off,omitempty"`
 		Typical     *int64    `json:"typical_ms,omitempty"`
 		Usual       []float64 `json:"usual_ms,omitempty"`
-	}{Source: e.Source, Cron: e.Cron, TZ: e.TZ, AlertAfter: e.AlertAfter}
+	}{Source: e.Source, Cron: e.Cron, TZ: e.TZ, AlertAfter: e.AlertAfter, Off: e.Off}
 	secs := func(d time.Duration) *float64 {
 		if d == 0 {
 			return nil
@@ -201,7 +218,7 @@ func (e *Expectation) UnmarshalJSON(data []byte) error {
 	dec.DisallowUnknownFields()
 	var w wire
 	if err := dec.Decode(&w); err != nil {
-		return fmt.Errorf("expect: %v; fields are every_s, cron, tz, grace_s, max_duration_ms, min_duration_ms, alert_after", err)
+		return fmt.Errorf("expect: %v; fields are every_s, cron, tz, grace_s, max_duration_ms, min_duration_ms, alert_after (or off)", err)
 	}
 	var out Expectation
 	var err error
@@ -224,7 +241,7 @@ func (e *Expectation) UnmarshalJSON(data []byte) error {
 		out.UsualLow = time.Duration(w.Usual[0] * float64(time.Millisecond))
 		out.UsualHigh = time.Duration(w.Usual[1] * float64(time.Millisecond))
 	}
-	out.Source, out.Cron, out.TZ, out.AlertAfter = w.Source, w.Cron, w.TZ, w.AlertAfter
+	out.Source, out.Cron, out.TZ, out.AlertAfter, out.Off = w.Source, w.Cron, w.TZ, w.AlertAfter, w.Off
 	*e = out
 	return nil
 }

@@ -128,3 +128,21 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+func TestExpectOff(t *testing.T) {
+	e, err := Parse([]byte(`{"off": true}`), User)
+	if err != nil || !e.Off || e.Source != User {
+		t.Fatalf(`{"off": true} from the user: %+v, %v`, e, err)
+	}
+	if b, _ := json.Marshal(e); string(b) != `{"source":"user","off":true}` {
+		t.Errorf("off written as %s", b)
+	}
+	if d := e.Describe(); !strings.Contains(d, "turned off") {
+		t.Errorf("Describe() = %q", d)
+	}
+	for in, src := range map[string]Source{`{"off": true}`: Code, `{"off": true, "every_s": 60}`: User, `{"off": true, "grace_s": 60}`: User} {
+		if _, err := Parse([]byte(in), src); err == nil {
+			t.Errorf("%s from %s: accepted", in, src)
+		}
+	}
+}

@@ -12,6 +12,9 @@ import (
 // learned time is "around" (the job's own jitter); a declared one is exact. Schedules with no
 // short phrase are shown as written ("cron 0 3 1-7 * 1").
 func (e Expectation) Describe() string {
+	if e.Off {
+		return "not watched: turned off (failed runs still alert)"
+	}
 	var b strings.Builder
 	switch {
 	case e.Every > 0:

@@ -16,6 +16,7 @@ import (
 	"github.com/observable-code/observable/internal/api"
 	"github.com/observable-code/observable/internal/config"
 	"github.com/observable-code/observable/internal/ingest"
+	"github.com/observable-code/observable/internal/jobs"
 	"github.com/observable-code/observable/internal/live"
 	"github.com/observable-code/observable/internal/metrics"
 	"github.com/observable-code/observable/internal/push"
@@ -87,6 +88,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, writers int, lo
 		PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBatchEvents: cfg.MaxBatchEvents,
 		SessionRate: cfg.SessionRate, SessionBurst: cfg.SessionBurst, SessionsPerMinute: cfg.SessionsPerMinute,
 		QRPerMinute: cfg.QRPerMinute, PairingTTL: cfg.PairingTTL, TrustProxy: cfg.TrustProxy,
+		PingBodyLimit: cfg.PingBodyLimit,
 	}, api.Deps{
 		Store: st, Committer: in.committer, Broker: in.broker, Metrics: m, Logger: log,
 		Push: in.push, Web: site.App(), PairPage: site.PairPage(),
@@ -122,6 +124,9 @@ func (in *Instance) startBackground() {
 		OnPruned: func(n int64) { in.metrics.PrunedEvents.Add(float64(n)) }}
 	goBackground(func() { pruner.Run(ctx) })
 	goBackground(func() { in.push.Run(ctx) })
+	// The job model's evaluator: missed and overdue runs (docs/jobs.md).
+	evaluator := jobs.New(in.store, jobs.Options{Wake: in.push.Wake, Logger: in.log})
+	goBackground(func() { evaluator.Run(ctx) })
 	if l, ok := in.store.(store.Listener); ok && in.cfg.IsPostgres() {
 		goBackground(func() {
 			if err := l.Listen(ctx, in.broker.Notice); err != nil && ctx.Err() == nil {

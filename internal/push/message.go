@@ -10,10 +10,12 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/observable-code/observable/internal/domain"
+	"github.com/observable-code/observable/internal/store"
 )
 
 // message is the JSON the service worker receives (decrypted) in its push
@@ -43,10 +45,12 @@ const (
 // characters) shrink further.
 var budgets = []struct{ name, detail int }{{120, 300}, {60, 150}, {30, 60}, {16, 24}}
 
-// buildMessage writes the notification for one event.
-func buildMessage(kind string, ev *domain.StoredEvent) ([]byte, error) {
+// buildMessage writes the notification for one event, or for the incident
+// (in, nil for an AlertEvent) the event belongs to.
+func buildMessage(kind string, ev *domain.StoredEvent, in *domain.Incident) ([]byte, error) {
 	for _, b := range budgets {
 		m := describe(kind, ev, b.name, b.detail)
+		incidentText(&m, kind, ev, in, b.name)
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false) // text is shown as text; escaping only costs bytes
@@ -103,6 +107,49 @@ func describe(kind string, ev *domain.StoredEvent, nameRunes, detailRunes int) m
 		Job:    clip(ev.Name, nameRunes),
 		Seq:    ev.Seq,
 		Status: ev.Status,
+	}
+}
+
+// incidentText writes the words of an incident's alert over describe's:
+// missed, overdue, slow and fast say what is wrong, recovered for how long it
+// was and how many runs failed ("nightly_sync recovered after 3 h 12 min, 4
+// failed runs"). A failure keeps describe's words (with its error).
+func incidentText(m *message, kind string, ev *domain.StoredEvent, in *domain.Incident, nameRunes int) {
+	name := clip(clean(ev.Name), nameRunes)
+	var dur string
+	if ev.DurationMS != nil {
+		dur = formatDuration(*ev.DurationMS)
+	}
+	switch kind {
+	case domain.IncidentMissed:
+		m.Title, m.Body = name+" missed", name+" missed: no run came when one was due"
+	case domain.IncidentOverdue:
+		m.Title, m.Body = name+" overdue", name+" overdue: a run started and has not ended in time"
+	case domain.IncidentSlow:
+		m.Title, m.Body = name+" too slow", name+" too slow"
+		if dur != "" {
+			m.Body += ": took " + dur
+		}
+	case domain.IncidentFast:
+		m.Title, m.Body = name+" too fast", name+" too fast"
+		if dur != "" {
+			m.Body += ": done in " + dur
+		}
+	case domain.IncidentFailed:
+		if in != nil && in.Runs > 1 {
+			m.Body += fmt.Sprintf(" (%d failed runs in a row)", in.Runs)
+		}
+	case domain.AlertRecovered:
+		if in == nil || in.ClosedAt == nil {
+			return
+		}
+		m.Body = name + " recovered after " + formatDuration(float64(in.ClosedAt.Sub(in.OpenedAt.Time).Milliseconds()))
+		switch {
+		case in.Runs == 1:
+			m.Body += ", 1 failed run"
+		case in.Runs > 1:
+			m.Body += fmt.Sprintf(", %d failed runs", in.Runs)
+		}
 	}
 }
 
@@ -220,4 +267,20 @@ func formatDuration(ms float64) string {
 		return fmt.Sprintf("%d h", mins/60)
 	}
 	return fmt.Sprintf("%d h %d min", mins/60, mins%60)
+}
+
+// alertTime is when an alert came to be, for its TTL: its event's, or for a
+// missed or overdue run (about the job's last event, maybe long ago) when the
+// incident opened.
+func alertTime(job store.PushJob) time.Time {
+	t := job.Event.ReceivedAt.Time
+	if in := job.Incident; in != nil {
+		if in.OpenedAt.After(t) {
+			t = in.OpenedAt.Time
+		}
+		if in.ClosedAt != nil && in.ClosedAt.After(t) {
+			t = in.ClosedAt.Time
+		}
+	}
+	return t
 }

@@ -64,7 +64,7 @@ func TestMessageText(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ev := &domain.StoredEvent{Seq: 7, Event: tt.ev}
-			raw, err := buildMessage(tt.kind, ev)
+			raw, err := buildMessage(tt.kind, ev, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +87,7 @@ func TestMessageFitsAndTagsStayDistinct(t *testing.T) {
 	longErr := &domain.ErrorInfo{Type: strings.Repeat("E", 5000), Message: strings.Repeat("m", 100000)}
 	for _, name := range []string{huge, wide, strings.Repeat("a", domain.MaxNameLen), wide[:len(wide)-4] + "x"} {
 		ev := &domain.StoredEvent{Seq: 1, Event: domain.Event{Name: name, Status: "failed", DurationMS: ms(1), Error: longErr}}
-		raw, err := buildMessage(domain.AlertFailed, ev)
+		raw, err := buildMessage(domain.AlertFailed, ev, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func TestCleanShowsInvisibleCharacters(t *testing.T) {
 func TestMessageMarksSpoofingInEveryShownField(t *testing.T) {
 	ev := &domain.StoredEvent{Seq: 3, Event: domain.Event{Name: "backup\u202E", Status: "failed",
 		Error: &domain.ErrorInfo{Type: "Key\u200BError", Message: "\u2066row 12\u2069"}}}
-	raw, err := buildMessage(domain.AlertFailed, ev)
+	raw, err := buildMessage(domain.AlertFailed, ev, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func (s *Service) attempt(ctx, book context.Context, job store.PushJob, log *slo
 	if ev == nil {
 		return s.complete(book, job, log, ResultSkipped, "the event is gone (retention)")
 	}
-	age := time.Since(ev.ReceivedAt.Time)
+	age := time.Since(alertTime(job))
 	if age >= s.opts.TTL {
 		return s.complete(book, job, log, ResultSkipped, "the event is older than the notification TTL")
 	}
@@ -77,7 +77,7 @@ func (s *Service) attempt(ctx, book context.Context, job store.PushJob, log *slo
 		log.Warn("push: the subscription's keys are unusable; the phone must subscribe again", "err", err)
 		return s.complete(book, job, log, ResultFailed, "")
 	}
-	payload, err := buildMessage(job.Kind, ev)
+	payload, err := buildMessage(job.Kind, ev, job.Incident)
 	if err != nil {
 		log.Error("push: cannot build the notification", "err", err)
 		return s.complete(book, job, log, ResultFailed, "")
@@ -110,7 +110,7 @@ func (s *Service) send(ctx context.Context, job store.PushJob, payload []byte, t
 	ctx, cancel := context.WithTimeout(ctx, s.opts.SendTimeout)
 	defer cancel()
 	urgency := webpush.UrgencyNormal
-	if job.Kind == domain.AlertFailed || job.Kind == domain.AlertRecovered {
+	if job.Kind != domain.AlertEvent {
 		urgency = webpush.UrgencyHigh
 	}
 	resp, err := webpush.SendNotificationWithContext(ctx, payload, &webpush.Subscription{

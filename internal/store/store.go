@@ -39,10 +39,32 @@ type Store interface {
 	Devices
 	Events
 	PushQueue
+	Pings
+	JobModel
 	// Ping checks that the database answers; after a write failed for a
 	// full disk it also tries a small write (ErrDiskFull while that fails).
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// JobModel is what the job model (issue 11, docs/jobs.md) adds beyond the
+// summaries Events keeps: the user's settings of a job, its incidents, and
+// the evaluator's deadlines.
+type JobModel interface {
+	// UpdateJob applies PATCH /api/v1/jobs/{name} at now and returns the job
+	// (domain.ErrNotFound when the session has no such job).
+	UpdateJob(ctx context.Context, sessionID int64, name string, p domain.JobPatch, now time.Time) (domain.Job, error)
+	// Incidents is a job's incident history, newest first.
+	Incidents(ctx context.Context, sessionID int64, name string, limit int) ([]domain.Incident, error)
+	// EvaluateJobs takes up to limit jobs whose next deadline is at or before
+	// now (from the deadline index; on PostgreSQL rows another instance holds
+	// are skipped), opens their missed or overdue incidents and queues the
+	// alerts, in one transaction. up is when this server started (what came
+	// due while it was down gets its grace again). It returns how many jobs it
+	// looked at and how many alerts it queued.
+	EvaluateJobs(ctx context.Context, now, up time.Time, limit int) (jobs, alerts int, err error)
+	// NextDeadline is the earliest deadline of any job (ok false: none).
+	NextDeadline(ctx context.Context) (at time.Time, ok bool, err error)
 }
 
 // Sessions holds sessions and their pairings.
@@ -133,7 +155,7 @@ type PushJob struct {
 	DeviceID  string
 	SessionID int64
 	Seq       int64
-	Kind      string // domain.AlertFailed, AlertRecovered or AlertEvent
+	Kind      string // an incident's kind, domain.AlertRecovered or AlertEvent
 	Attempts  int
 	Sub       domain.PushSubscription
 	// Event is what the notification is about, read by the claim itself so
@@ -141,6 +163,9 @@ type PushJob struct {
 	// (no metadata, source or traceback). nil when the event is gone
 	// (retention).
 	Event *domain.StoredEvent
+	// Incident is the incident an alert is about (kind failed, missed,
+	// overdue, slow, fast or recovered), nil for an AlertEvent.
+	Incident *domain.Incident
 }
 
 // PushQueue is the database-backed queue of push notifications.
@@ -158,6 +183,26 @@ type PushQueue interface {
 	// exists and returns the value that won (VAPID keys shared by instances).
 	Setting(ctx context.Context, key string) (string, error)
 	SetSettingOnce(ctx context.Context, key, value string) (string, error)
+}
+
+// Pings holds Healthchecks-style ping UUIDs (as hashes) and the runs
+// started by /start that have not ended yet.
+type Pings interface {
+	// PingCheck finds the session and job of a ping UUID's hash (ErrNotFound).
+	PingCheck(ctx context.Context, uuidHash []byte) (int64, string, error)
+	// PutPingChecks records ping UUID hashes of a session's jobs in one
+	// transaction; recording one again is a no-op.
+	PutPingChecks(ctx context.Context, sessionID int64, checks []PingCheck, now time.Time) error
+	StartPingRun(ctx context.Context, sessionID int64, name, rid string, at time.Time) error
+	// EndPingRun takes the start with rid, or without rid the job's latest.
+	EndPingRun(ctx context.Context, sessionID int64, name, rid string) (time.Time, bool, error)
+	PrunePingStarts(ctx context.Context, before time.Time) error
+}
+
+// PingCheck is a job's ping UUID, as its SHA-256.
+type PingCheck struct {
+	UUIDHash []byte
+	Name     string
 }
 
 // Listener is implemented by stores shared by several server instances: it

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/observable-code/observable/internal/domain"
 	"github.com/observable-code/observable/internal/store"
@@ -106,14 +107,14 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 	if err := insertEvents(ctx, tx, p, added); err != nil {
 		return err
 	}
-	if len(withPush) > 0 {
-		if err := db.queuePushes(ctx, tx, withPush, added); err != nil {
-			return err
-		}
-	}
-	inserted, err := upsertJobs(ctx, tx, p, added)
+	inserted, alerts, err := db.upsertJobs(ctx, tx, added)
 	if err != nil {
 		return err
+	}
+	if len(withPush) > 0 {
+		if err := db.queuePushes(ctx, tx, withPush, added, alerts); err != nil {
+			return err
+		}
 	}
 	if err := db.enforceJobLimit(ctx, tx, bySession, inserted); err != nil {
 		return err
@@ -185,7 +186,7 @@ func insertEvents(ctx context.Context, tx *sql.Tx, p *prepared, added []newEvent
 	rows := make([][]any, len(added))
 	for i, n := range added {
 		e := n.ev
-		var duration, errType, errMsg, errTB, metadata, source any
+		var duration, errType, errMsg, errTB, metadata, source, expectation any
 		if e.DurationMS != nil {
 			duration = *e.DurationMS
 		}
@@ -198,8 +199,12 @@ func insertEvents(ctx context.Context, tx *sql.Tx, p *prepared, added []newEvent
 		if e.Source != nil {
 			source = string(e.Source)
 		}
+		if e.Expect != nil {
+			expectation = string(e.Expect)
+		}
 		rows[i] = []any{n.a.SessionID, e.Seq, nullString(e.ID), e.Name, e.Status, duration,
-			e.Timestamp.Millis(), e.ReceivedAt.Millis(), errType, errMsg, errTB, metadata, source}
+			e.Timestamp.Millis(), e.ReceivedAt.Millis(), errType, errMsg, errTB, metadata, source,
+			nullString(e.Run), expectation}
 	}
 	if err := execRows(ctx, tx, p.insertEvents, rows); err != nil {
 		return fmt.Errorf("insert events: %w", err)
@@ -221,104 +226,63 @@ type jobDelta struct {
 	last           *domain.StoredEvent
 }
 
-// upsertJobs adds the new runs to each job's summary and returns the names
-// it inserted, per session: those whose runs are this commit's alone (a
-// stored job has at least one run of its own). Rows come back as integers,
-// found again by their last seq (one per session and job): no string is
-// read back on the hot path.
-func upsertJobs(ctx context.Context, tx *sql.Tx, p *prepared, added []newEvent) (map[int64]map[string]bool, error) {
-	deltas := make(map[jobKey]*jobDelta)
-	var keys []jobKey
+// upsertJobs adds the new runs to each job's summary and brings its model
+// (domain.JobModel) and incident up to date: one statement reads the models
+// of the commit's jobs, Go applies the events, one statement per size class
+// writes them back. It returns the names it inserted, per session, and the
+// alerts of the events (by index in added; nil when none). A started event
+// is not a run (it is counted when the run ends).
+func (db *DB) upsertJobs(ctx context.Context, tx *sql.Tx, added []newEvent) (map[int64]map[string]bool, []jobAlert, error) {
+	keys := sortedKeys(added)
+	stored, err := db.readModels(ctx, tx, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	var now int64
+	deltas := make(map[jobKey]*jobDelta, len(keys))
 	for _, n := range added {
 		k := jobKey{n.a.SessionID, n.ev.Name}
 		d := deltas[k]
 		if d == nil {
 			d = &jobDelta{}
 			deltas[k] = d
-			keys = append(keys, k)
 		}
-		d.runs++
+		if !n.ev.Started() {
+			d.runs++
+		}
 		if n.ev.Failed() {
 			d.failures++
 		}
 		d.last = n.ev
+		now = max(now, n.ev.ReceivedAt.Millis())
 	}
-	slices.SortFunc(keys, compareJobKeys)
+	models, alerts := applyModels(keys, stored, added, time.UnixMilli(now))
+	if err := db.saveIncidents(ctx, tx, keys, models); err != nil {
+		return nil, nil, err
+	}
 	rows := make([][]any, len(keys))
+	var inserted map[int64]map[string]bool
 	for i, k := range keys {
 		d := deltas[k]
-		rows[i] = []any{k.session, k.name, d.last.Seq, d.last.Status, d.runs, d.failures}
-	}
-	find := func(session, seq int64) int {
-		for i, r := range rows {
-			if r[0] == any(session) && r[2] == any(seq) {
-				return i
-			}
-		}
-		return -1
-	}
-	if len(rows) > 16 {
-		index := make(map[[2]int64]int, len(rows))
-		for i, k := range keys {
-			index[[2]int64{k.session, deltas[k].last.Seq}] = i
-		}
-		find = func(session, seq int64) int {
-			if i, ok := index[[2]int64{session, seq}]; ok {
-				return i
-			}
-			return -1
-		}
-	}
-	var inserted map[int64]map[string]bool
-	err := queryRows(ctx, tx, p.upsertJobs, rows, func(r *sql.Rows) error {
-		var session, seq, runs int64
-		if err := r.Scan(&session, &seq, &runs); err != nil {
-			return err
-		}
-		i := find(session, seq)
-		if i < 0 || runs != deltas[keys[i]].runs {
-			return nil
-		}
-		if inserted == nil {
-			inserted = make(map[int64]map[string]bool)
-		}
-		if inserted[session] == nil {
-			inserted[session] = make(map[string]bool)
-		}
-		inserted[session][keys[i].name] = true
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("update jobs: %w", err)
-	}
-	return inserted, nil
-}
-
-// queryRows is execRows for a statement that returns rows, each given to fn.
-func queryRows(ctx context.Context, tx *sql.Tx, stmts map[int]*sql.Stmt, rows [][]any, fn func(*sql.Rows) error) error {
-	for len(rows) > 0 {
-		n := classFor(len(rows))
-		args := make([]any, 0, n*len(rows[0]))
-		for _, r := range rows[:n] {
-			args = append(args, r...)
-		}
-		res, err := tx.StmtContext(ctx, stmts[n]).QueryContext(ctx, args...)
+		cols, err := modelArgs(models[i])
 		if err != nil {
-			return err
+			return nil, nil, fmt.Errorf("job %q: %w", k.name, err)
 		}
-		for res.Next() {
-			if err := fn(res); err != nil {
-				res.Close()
-				return err
+		rows[i] = append([]any{k.session, k.name, d.last.Seq, d.last.Status, d.runs, d.failures}, cols...)
+		if stored[i] == nil {
+			if inserted == nil {
+				inserted = make(map[int64]map[string]bool)
 			}
+			if inserted[k.session] == nil {
+				inserted[k.session] = make(map[string]bool)
+			}
+			inserted[k.session][k.name] = true
 		}
-		res.Close()
-		if err := res.Err(); err != nil {
-			return err
-		}
-		rows = rows[n:]
 	}
-	return nil
+	if err := execRows(ctx, tx, db.ingest.upsertJobs, rows); err != nil {
+		return nil, nil, fmt.Errorf("update jobs: %w", err)
+	}
+	return inserted, alerts, nil
 }
 
 func (db *DB) updateSessions(ctx context.Context, tx *sql.Tx, changed []int64, lastSeq map[int64]int64, added []newEvent) error {
@@ -360,9 +324,9 @@ type pushTarget struct {
 }
 
 // queuePushes queues a notification for every device whose rules ask for
-// one. It runs before upsertJobs, whose rows still hold each job's previous
-// status (to tell a recovery).
-func (db *DB) queuePushes(ctx context.Context, tx *sql.Tx, sessions []int64, added []newEvent) error {
+// one: the alerts of incidents (alerts, from upsertJobs), and with notify
+// "all" every other event that is not a failure folded into an incident.
+func (db *DB) queuePushes(ctx context.Context, tx *sql.Tx, sessions []int64, added []newEvent, alerts []jobAlert) error {
 	targets := make(map[int64][]pushTarget)
 	err := runPadded(ctx, tx, db.ingest.pushTargets, nil, sessions, func(rows *sql.Rows) error {
 		var t pushTarget
@@ -380,47 +344,23 @@ func (db *DB) queuePushes(ctx context.Context, tx *sql.Tx, sessions []int64, add
 	if err != nil || len(targets) == 0 {
 		return wrapErr("find push devices", err)
 	}
-	previous := make(map[jobKey]string)
-	for session := range targets {
-		if err := db.lastStatuses(ctx, tx, session, added, previous); err != nil {
-			return err
-		}
-	}
 	var rows [][]any
-	for _, n := range added {
-		k := jobKey{n.a.SessionID, n.ev.Name}
+	for x, n := range added {
+		var al jobAlert
+		if alerts != nil {
+			al = alerts[x]
+		}
 		for _, t := range targets[n.a.SessionID] {
-			if kind := domain.Alert(t.notify, t.muted, &n.ev.Event, previous[k]); kind != "" {
-				rows = append(rows, []any{t.id, n.a.SessionID, n.ev.Seq, kind, n.ev.ReceivedAt.Millis()})
+			if kind := domain.AlertFor(t.notify, t.muted, &n.ev.Event, al.kind); kind != "" {
+				rows = append(rows, []any{t.id, n.a.SessionID, n.ev.Seq, kind, n.ev.ReceivedAt.Millis(), al.incidentID()})
 				n.a.Pushes++
 			}
 		}
-		previous[k] = n.ev.Status
 	}
 	if err := execRows(ctx, tx, db.ingest.insertPushes, rows); err != nil {
 		return fmt.Errorf("queue pushes: %w", err)
 	}
 	return nil
-}
-
-// lastStatuses reads the status of the newest stored run of the session's
-// jobs that this commit adds runs to.
-func (db *DB) lastStatuses(ctx context.Context, tx *sql.Tx, session int64, added []newEvent, into map[jobKey]string) error {
-	seen := make(map[string]bool)
-	var names []string
-	for _, n := range added {
-		if n.a.SessionID == session && !seen[n.ev.Name] {
-			seen[n.ev.Name] = true
-			names = append(names, n.ev.Name)
-		}
-	}
-	err := runPadded(ctx, tx, db.ingest.lastStatuses, []any{session}, names, func(rows *sql.Rows) error {
-		var name, status string
-		err := rows.Scan(&name, &status)
-		into[jobKey{session, name}] = status
-		return err
-	})
-	return wrapErr("read job statuses", err)
 }
 
 func wrapErr(op string, err error) error {

@@ -41,7 +41,7 @@ var summaryColumns = func() string {
 	}
 	return `e.seq, e.client_id, e.name, e.status, e.duration_ms, e.ts, e.received_at, ` +
 		cut("e.error_type") + `, ` + cut("e.error_message") + `, ` + cut("e.error_traceback") +
-		`, NULL, CASE WHEN length(e.source) <= ` + n + ` THEN e.source END`
+		`, NULL, CASE WHEN length(e.source) <= ` + n + ` THEN e.source END, e.run, NULL`
 }()
 
 // jobsQuery reads jobs in one statement: each job's last event, and the
@@ -56,8 +56,9 @@ func jobsQuery(columns, filter, tail string) string {
 			(SELECT string_agg(CAST(w.duration_ms AS TEXT), ',') FROM (SELECT d.duration_ms FROM events d
 				WHERE d.session_id = j.session_id AND d.name = j.name AND d.duration_ms IS NOT NULL
 				ORDER BY d.seq DESC LIMIT ` + strconv.Itoa(PercentileWindow) + `) w),
+			` + modelColumns + `,
 			` + columns + `
-		FROM jobs j JOIN events e ON e.session_id = j.session_id AND e.seq = j.last_seq
+		FROM jobs j JOIN events e ON e.session_id = j.session_id AND e.seq = j.last_seq` + joinIncident + `
 		WHERE j.session_id = ?` + filter + tail
 }
 
@@ -70,11 +71,26 @@ var (
 func scanJob(row scanner) (domain.Job, error) {
 	var j domain.Job
 	var durations sql.NullString
-	last, err := scanEvent(row, &j.Runs, &j.Failures, &durations)
+	dest, finish := modelDest(&j.Model)
+	last, err := scanEvent(row, append([]any{&j.Runs, &j.Failures, &durations}, dest...)...)
 	if err != nil {
 		return j, err
 	}
+	if err := finish(); err != nil {
+		return j, fmt.Errorf("job %q: %w", last.Name, err)
+	}
 	j.Name, j.Last = last.Name, last
+	j.State, j.Paused = j.Model.State, j.Model.Paused
+	if j.Model.Expectation() != nil || j.Model.WatchingOff() {
+		j.Expect = &domain.JobExpect{Model: &j.Model}
+	}
+	if in := j.Model.Incident; in.Open() {
+		j.Incident = &domain.Incident{ID: in.ID, Kind: in.Kind, OpenedAt: domain.TimeFromMillis(in.OpenedAt), Runs: in.Runs}
+	}
+	if j.Model.SnoozedUntil > 0 {
+		t := domain.TimeFromMillis(j.Model.SnoozedUntil)
+		j.SnoozedUntil = &t
+	}
 	if durations.Valid {
 		ds := make([]float64, 0, PercentileWindow)
 		for rest := durations.String; rest != ""; {

@@ -23,7 +23,8 @@ type prepared struct {
 	knownIDs       map[int]*sql.Stmt // (session, client id) pairs already stored
 	insertEvents   map[int]*sql.Stmt
 	pushTargets    map[int]*sql.Stmt // devices of some sessions with push on
-	lastStatuses   map[int]*sql.Stmt // a session's jobs' last statuses
+	readModels     map[int]*sql.Stmt // the job models of a commit's jobs (jobmodel.go)
+	setIncidents   map[int]*sql.Stmt // an incident's closed_at, runs, alerted_at, flaps (incidents.go)
 	upsertJobs     map[int]*sql.Stmt
 	insertPushes   map[int]*sql.Stmt
 	updateSessions map[int]*sql.Stmt
@@ -31,7 +32,7 @@ type prepared struct {
 	all            []*sql.Stmt
 }
 
-const eventInsertColumns = `(session_id, seq, client_id, name, status, duration_ms, ts, received_at, error_type, error_message, error_traceback, metadata, source)`
+const eventInsertColumns = `(session_id, seq, client_id, name, status, duration_ms, ts, received_at, error_type, error_message, error_traceback, metadata, source, run, expect)`
 
 func (db *DB) prepareIngest(ctx context.Context) error {
 	p := &prepared{}
@@ -65,23 +66,24 @@ func (db *DB) prepareIngest(ctx context.Context) error {
 			JOIN events e ON e.session_id = v.column1 AND e.client_id = v.column2`
 	})
 	p.insertEvents = perClass(func(n int) string {
-		return `INSERT INTO events ` + eventInsertColumns + ` VALUES ` + placeholders(n, 13)
+		return `INSERT INTO events ` + eventInsertColumns + ` VALUES ` + placeholders(n, 15)
 	})
 	p.pushTargets = perClass(func(n int) string {
 		return `SELECT id, session_id, notify, muted FROM devices
 			WHERE session_id IN (` + marks(n) + `) AND push_endpoint IS NOT NULL AND notify <> 'off' ORDER BY session_id, id`
 	})
-	p.lastStatuses = perClass(func(n int) string {
-		return `SELECT name, last_status FROM jobs WHERE session_id = ? AND name IN (` + marks(n) + `)`
-	})
+	p.readModels = perClass(db.readModelsQuery)
+	p.setIncidents = perClass(db.updateIncidentsQuery)
 	p.upsertJobs = perClass(func(n int) string {
-		return `INSERT INTO jobs (session_id, name, last_seq, last_status, runs, failures) VALUES ` + placeholders(n, 6) +
+		return `INSERT INTO jobs (session_id, name, last_seq, last_status, runs, failures, ` + upsertModelColumns + `) VALUES ` + placeholders(n, 16) +
 			` ON CONFLICT (session_id, name) DO UPDATE SET last_seq = excluded.last_seq, last_status = excluded.last_status,
-			  runs = jobs.runs + excluded.runs, failures = jobs.failures + excluded.failures
-			RETURNING session_id, last_seq, runs`
+			  runs = jobs.runs + excluded.runs, failures = jobs.failures + excluded.failures,
+			  state = excluded.state, expect_code = excluded.expect_code, expect_learned = excluded.expect_learned,
+			  last_start = excluded.last_start, next_due = excluded.next_due, next_deadline = excluded.next_deadline,
+			  fail_streak = excluded.fail_streak, running = excluded.running, recent = excluded.recent, incident_id = excluded.incident_id`
 	})
 	p.insertPushes = perClass(func(n int) string {
-		return `INSERT INTO push_jobs (device_id, session_id, seq, kind, next_attempt_at) VALUES ` + placeholders(n, 5)
+		return `INSERT INTO push_jobs (device_id, session_id, seq, kind, next_attempt_at, incident_id) VALUES ` + placeholders(n, 6)
 	})
 	// One session is the common case under light load: the plain form is quicker.
 	p.updateSession = prep(`UPDATE sessions SET last_seq = ?, event_count = event_count + ?, last_event_at = ? WHERE id = ?`)

@@ -25,6 +25,10 @@ var claimReturning = func() string {
 	for _, c := range []string{"name", "status", "duration_ms", "received_at", "error_type", "error_message"} {
 		cols = append(cols, "(SELECT "+c+" FROM events WHERE events.session_id = push_jobs.session_id AND events.seq = push_jobs.seq)")
 	}
+	// The incident an alert is about (issue 11): its message says how long it lasted.
+	for _, c := range []string{"kind", "opened_at", "closed_at", "runs"} {
+		cols = append(cols, "(SELECT "+c+" FROM incidents WHERE incidents.id = push_jobs.incident_id)")
+	}
 	return strings.Join(cols, ", ")
 }()
 
@@ -69,9 +73,19 @@ func scanPushJob(rows *sql.Rows) (store.PushJob, error) {
 	var endpoint, p256dh, auth, name, status, errType, errMsg sql.NullString
 	var duration sql.NullFloat64
 	var received sql.NullInt64
+	var inKind sql.NullString
+	var inOpened, inClosed, inRuns sql.NullInt64
 	if err := rows.Scan(&j.ID, &j.DeviceID, &j.SessionID, &j.Seq, &j.Kind, &j.Attempts,
-		&endpoint, &p256dh, &auth, &name, &status, &duration, &received, &errType, &errMsg); err != nil {
+		&endpoint, &p256dh, &auth, &name, &status, &duration, &received, &errType, &errMsg,
+		&inKind, &inOpened, &inClosed, &inRuns); err != nil {
 		return j, err
+	}
+	if inKind.Valid {
+		j.Incident = &domain.Incident{Kind: inKind.String, OpenedAt: domain.TimeFromMillis(inOpened.Int64), Runs: inRuns.Int64}
+		if inClosed.Valid {
+			t := domain.TimeFromMillis(inClosed.Int64)
+			j.Incident.ClosedAt = &t
+		}
 	}
 	j.Sub = domain.PushSubscription{Endpoint: endpoint.String, P256dh: p256dh.String, Auth: auth.String}
 	if !name.Valid { // name is NOT NULL: the event was pruned

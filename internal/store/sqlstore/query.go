@@ -12,17 +12,17 @@ import (
 	"github.com/observable-code/observable/internal/store"
 )
 
-const eventColumns = `seq, client_id, name, status, duration_ms, ts, received_at, error_type, error_message, error_traceback, metadata, source`
+const eventColumns = `seq, client_id, name, status, duration_ms, ts, received_at, error_type, error_message, error_traceback, metadata, source, run, expect`
 
 // scanEvent scans eventColumns, after the extra destinations when a query
 // selects other columns first.
 func scanEvent(row scanner, extra ...any) (domain.StoredEvent, error) {
 	var e domain.StoredEvent
-	var clientID, errType, errMsg, errTB, metadata, source sql.NullString
+	var clientID, errType, errMsg, errTB, metadata, source, run, expectation sql.NullString
 	var duration sql.NullFloat64
 	var ts, received int64
 	if err := row.Scan(append(extra, &e.Seq, &clientID, &e.Name, &e.Status, &duration, &ts, &received,
-		&errType, &errMsg, &errTB, &metadata, &source)...); err != nil {
+		&errType, &errMsg, &errTB, &metadata, &source, &run, &expectation)...); err != nil {
 		return e, err
 	}
 	e.ID = clientID.String
@@ -39,6 +39,10 @@ func scanEvent(row scanner, extra ...any) (domain.StoredEvent, error) {
 	}
 	if source.Valid {
 		e.Source = []byte(source.String)
+	}
+	e.Run = run.String
+	if expectation.Valid {
+		e.Expect = []byte(expectation.String)
 	}
 	return e, nil
 }
@@ -119,7 +123,9 @@ func (db *DB) PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int
 				d = &jobDelta{}
 				gone[k] = d
 			}
-			d.runs++
+			if status != domain.StatusStarted { // a start is not a run (AppendEvents)
+				d.runs++
+			}
 			if status == domain.StatusFailed {
 				d.failures++
 			}
@@ -143,7 +149,9 @@ func (db *DB) PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM jobs WHERE runs <= 0`)
+		// A job whose only events are starts has no runs and is still there.
+		_, err = tx.ExecContext(ctx, `DELETE FROM jobs WHERE runs <= 0 AND NOT EXISTS
+			(SELECT 1 FROM events e WHERE e.session_id = jobs.session_id AND e.name = jobs.name)`)
 		return err
 	})
 	return deleted, err

@@ -44,6 +44,16 @@ func Run(t *testing.T, newStore Factory) {
 		{"JobSummaryWorstCase", testJobSummaryWorstCase},
 		{"JobLimit", testJobLimit},
 		{"JobLimitLowered", testJobLimitLowered},
+		{"JobModelRuns", testJobModelRuns},
+		{"JobModelLearns", testJobModelLearns},
+		{"JobModelDeclared", testJobModelDeclared},
+		{"IncidentsAlertAfter", testIncidentsAlertAfter},
+		{"IncidentsFlapping", testIncidentsFlapping},
+		{"IncidentsMissed", testIncidentsMissed},
+		{"IncidentsOverdue", testIncidentsOverdue},
+		{"IncidentsDuration", testIncidentsDuration},
+		{"IncidentsPauseSnooze", testIncidentsPauseSnooze},
+		{"IncidentsConcurrentEvaluators", testIncidentsConcurrentEvaluators},
 		{"PruneEvents", testPruneEvents},
 		{"PruneDuringAppend", testPruneDuringAppend},
 		{"PrunePairings", testPrunePairings},
@@ -52,6 +62,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"PushQueueConcurrentClaims", testPushQueueConcurrentClaims},
 		{"PushDropEndpoint", testPushDropEndpoint},
 		{"SettingsOnce", testSettingsOnce},
+		{"PingChecks", testPingChecks},
+		{"PingRuns", testPingRuns},
 		{"Ping", func(t *testing.T, s store.Store) {
 			if err := s.Ping(context.Background()); err != nil {
 				t.Fatal(err)

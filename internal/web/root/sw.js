@@ -1,6 +1,7 @@
 // Observable Code's service worker: keeps the app shell available offline,
 // serves the API network-first (falling back to the last answer it saw),
-// and turns every push into a notification.
+// and turns every push into a notification, one per job, with "Snooze 1 day"
+// and "Open" on an incident's.
 const VERSION = "__VERSION__";
 const ASSETS = ["__ASSETS__"];
 const SHELL = `shell-${VERSION}`;
@@ -77,15 +78,22 @@ async function cacheFirst(req) {
   return (await caches.match(req, {cacheName: SHELL})) || fetch(req);
 }
 
-function appURL(url, seq) {
+function appURL(url, seq, job) {
   try {
-    const u = new URL(url, self.location.origin);
-    if (u.origin === self.location.origin) return u.pathname + u.search;
+    if (typeof url === 'string' && url) {
+      const u = new URL(url, self.location.origin);
+      if (u.origin === self.location.origin) return u.pathname + u.search;
+    }
   } catch {
-    // Fall through to the run or the feed.
+    // Fall through to the run, the job or the feed.
   }
-  return Number.isInteger(seq) ? `/runs/${seq}` : '/';
+  // seq 0 is no run (a missed run has none): the job's page then.
+  if (Number.isInteger(seq) && seq > 0) return `/runs/${seq}`;
+  return job ? `/jobs/${encodeURIComponent(job)}` : '/';
 }
+
+// Kinds of push that open an incident: their notification offers a snooze.
+const INCIDENT = new Set(['failed', 'missed', 'overdue', 'slow', 'fast']);
 
 // Every push shows a notification: browsers revoke subscriptions that
 // receive pushes without one.
@@ -96,19 +104,25 @@ self.addEventListener('push', (event) => {
   } catch {
     data = {body: event.data ? event.data.text() : ''};
   }
-  const tag = typeof data.tag === 'string' && data.tag ? data.tag : undefined;
+  const job = typeof data.job === 'string' && data.job ? data.job : '';
+  // One notification per job, so an open incident's replaces its last one
+  // rather than stacking: the server's tag, else one made from the job.
+  const tag = typeof data.tag === 'string' && data.tag ? data.tag : job ? `job:${job}` : undefined;
   const options = {
     body: typeof data.body === 'string' && data.body ? data.body : 'Something happened in your jobs. Tap to see it.',
     icon: `/s/${VERSION}/icon-192.png`,
     badge: `/s/${VERSION}/badge-96.png`,
     timestamp: Date.now(),
-    data: {url: appURL(data.url, data.seq)},
+    data: {url: appURL(data.url, data.seq, job), job},
   };
   if (tag) {
-    // One notification per job: a new failure or a recovery replaces the
-    // last one and alerts again; a plain event (rule "all") replaces it quietly.
+    // An incident opening or closing alerts again; a plain event (rule
+    // "all") replaces the last one quietly.
     options.tag = tag;
-    options.renotify = data.kind === 'failed' || data.kind === 'recovered';
+    options.renotify = INCIDENT.has(data.kind) || data.kind === 'recovered';
+  }
+  if (job && INCIDENT.has(data.kind)) {
+    options.actions = [{action: 'snooze', title: 'Snooze 1 day'}, {action: 'open', title: 'Open'}];
   }
   const title = typeof data.title === 'string' && data.title ? data.title : 'Observable Code';
   event.waitUntil(self.registration.showNotification(title, options));
@@ -116,18 +130,49 @@ self.addEventListener('push', (event) => {
 
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();
-  const url = (event.notification.data && event.notification.data.url) || '/';
-  event.waitUntil((async () => {
-    const windows = await self.clients.matchAll({type: 'window', includeUncontrolled: true});
-    const win = windows.find((w) => new URL(w.url).origin === self.location.origin);
-    if (win) {
-      await win.focus();
-      win.postMessage({type: 'open', url});
-      return;
-    }
-    await self.clients.openWindow(url);
-  })());
+  event.waitUntil(notificationAction(event.notification, event.action));
 });
+
+/**
+ * What a tap does: "snooze" snoozes the job for a day with the phone's own
+ * cookie, without opening the app; "open" or the notification itself opens
+ * the run (or the job) in the open app, or opens the app there.
+ */
+async function notificationAction(notification, action) {
+  const data = notification.data || {};
+  if (action === 'snooze' && data.job) {
+    let res = null;
+    try {
+      res = await fetch(`/api/v1/jobs/${encodeURIComponent(data.job)}`, {
+        method: 'PATCH', credentials: 'same-origin',
+        headers: {'Content-Type': 'application/json'}, body: JSON.stringify({snooze_s: 86400}),
+      });
+    } catch {
+      // Said below: no network.
+    }
+    if (res && res.ok) return;
+    // A snooze that did not happen must not pass for one that did.
+    await self.registration.showNotification(`Could not snooze ${data.job}`, {
+      body: res ? `The server answered ${res.status}. Open the app and snooze it from the job's page.` : 'No network. Open the app and snooze it from the job\'s page when it is back.',
+      icon: `/s/${VERSION}/icon-192.png`, badge: `/s/${VERSION}/badge-96.png`,
+      tag: notification.tag || undefined, data: {url: appURL('', null, data.job), job: data.job},
+    });
+    return;
+  }
+  const url = data.url || '/';
+  const windows = await self.clients.matchAll({type: 'window', includeUncontrolled: true});
+  const win = windows.find((w) => new URL(w.url).origin === self.location.origin);
+  if (win) {
+    try {
+      await win.focus();
+    } catch {
+      // Browsers allow focus only within the tap itself; the app still opens the page.
+    }
+    win.postMessage({type: 'open', url});
+    return;
+  }
+  await self.clients.openWindow(url);
+}
 
 function keyBytes(b64url) {
   const b64 = b64url.replace(/-/g, '+').replace(/_/g, '/');

@@ -1,5 +1,6 @@
-// Jobs: every job with its last status, success rate and typical duration;
-// a job's page with a chart of its recent durations and its runs.
+// Jobs: every job with its state, last status, success rate and typical
+// duration, problems first; a job's page with its state, what is expected of
+// it (jobmodel.js), a chart of its recent durations and its runs.
 import {api, currentDevice, updateDevice} from './api.js';
 import {announce, fill, h, icon} from './dom.js';
 import {durationChart, MAX_BARS} from './chart.js';
@@ -12,12 +13,20 @@ import {Timeline} from './timeline.js';
 const jobURL = (name) => `/jobs/${encodeURIComponent(name)}`;
 const successRate = (j) => percent(j.runs - j.failures, j.runs);
 
-// Failing jobs first: they are why the user opened the app. Then the most
-// recently run.
-function order(a, b) {
-  const fa = a.last.status === 'failed', fb = b.last.status === 'failed';
-  if (fa !== fb) return fa ? -1 : 1;
-  return Date.parse(whenOf(b.last)) - Date.parse(whenOf(a.last));
+// The job model's part of the screens, loaded when a jobs screen first
+// opens rather than with the feed (the first load's budget).
+let modelModule = null;
+const loadModel = () => (modelModule ||= import('./jobmodel.js'));
+
+// A job goes missed or overdue without an event to say so: while a jobs
+// screen is in view, it is read again once a minute.
+const REFRESH_MS = 60000;
+function everyWhileShown(scope, fn) {
+  const tick = () => scope.timeout(() => {
+    if (document.visibilityState === 'visible') fn();
+    tick();
+  }, REFRESH_MS);
+  tick();
 }
 
 /**
@@ -47,14 +56,16 @@ export function jobsView(root, scope) {
   root.replaceChildren(h('h1', {tabindex: '-1', text: 'Jobs'}), summary, list);
   async function load() {
     try {
-      const {jobs} = await api('/api/v1/jobs');
+      const [{jobs}, m] = await Promise.all([api('/api/v1/jobs'), loadModel()]);
       if (signal.aborted) return;
-      jobs.sort(order);
-      const failing = jobs.filter((j) => j.last.status === 'failed').length;
+      // Problems first (missed, overdue, failing): they are why the user
+      // opened the app. Then the most recently run.
+      jobs.sort(m.byProblem);
+      const problems = jobs.filter((j) => m.stateInfo(m.stateOf(j)).problem).length;
       summary.textContent = jobs.length
-        ? `${jobs.length} ${jobs.length === 1 ? 'job' : 'jobs'}${failing ? `, ${failing} failing now` : ', none failing'}`
+        ? `${jobs.length} ${jobs.length === 1 ? 'job' : 'jobs'}${problems ? `, ${problems} with a problem now` : ', none with a problem'}`
         : '';
-      list.replaceChildren(...jobs.map(jobRow));
+      list.replaceChildren(...jobs.map((j) => jobRow(j, m)));
       if (!jobs.length) list.replaceChildren(h('li', {class: 'empty', text: 'No jobs yet. Every name your code tracks becomes a job here, with its history.'}));
     } catch (e) {
       if (!signal.aborted) summary.textContent = e.message;
@@ -65,16 +76,17 @@ export function jobsView(root, scope) {
   load();
   // Reloads at most once a second while live events pour in.
   scope.subscribe(onLiveEvent, throttle(scope, load, 1000));
+  everyWhileShown(scope, load);
 }
 
-function jobRow(j) {
+function jobRow(j, m) {
   const st = statusInfo(j.last.status);
   const typical = j.p50_ms != null ? ` · typically ${duration(j.p50_ms)}` : '';
-  return h('li', {class: 'job'}, h('a', {href: jobURL(j.name)},
+  return h('li', {class: 'job', 'data-state': m.hasModel(j) ? j.state : null}, h('a', {href: jobURL(j.name)},
     statusBadge(j.last.status),
     h('div', null,
       h('p', {class: 'job-name', data: j.name}),
-      h('p', {class: 'job-stats'}, h('span', {class: `st-word ${st.cls}`, text: st.label}), ' ', timeEl(whenOf(j.last))),
+      h('p', {class: 'job-stats'}, m.hasModel(j) ? [m.statePill(j.state), ' '] : null, h('span', {class: `st-word ${st.cls}`, text: st.label}), ' ', timeEl(whenOf(j.last))),
       h('p', {class: 'job-stats', text: `${j.runs} ${j.runs === 1 ? 'run' : 'runs'} · ${successRate(j)} ok${typical}`})),
     icon('chevron', 'chev')));
 }
@@ -86,22 +98,27 @@ export function jobView(root, scope) {
   const lastError = h('div', {class: 'last-error'});
   const chartBox = h('section', {class: 'chart-box', 'aria-labelledby': 'chart-h'},
     h('h2', {id: 'chart-h', text: 'Recent durations'}), h('p', {class: 'muted', text: 'Loading…'}));
+  const stateBox = h('div', {class: 'model model-state'});
+  const modelBox = h('div', {class: 'model'});
   const notify = h('div', {class: 'set'});
   const list = h('ol', {class: 'events', 'aria-label': `Runs of ${visible(name)}, newest first`});
   const footer = h('div');
   root.replaceChildren(
     h('a', {class: 'back', href: '/jobs'}, icon('back'), 'Jobs'),
-    head, stats, lastError, chartBox, notify, h('h2', {text: 'Runs'}), list, footer);
+    head, stateBox, stats, lastError, chartBox, modelBox, notify, h('h2', {text: 'Runs'}), list, footer);
 
   // The chart draws the newest MAX_BARS; the list holds at most runs.cap.
   const runs = new Timeline();
   let job = null;
+  let model = null;
   const trim = () => {
     while (list.childElementCount > runs.cap) list.lastElementChild.remove();
   };
   const redrawChart = () => {
+    const e = job && job.expect;
     chartBox.replaceChildren(chartBox.firstChild, durationChart(runs.newest(MAX_BARS), {
-      p50: job && job.p50_ms, onPick: (seq) => navigate(`/runs/${seq}`),
+      p50: e && Number.isFinite(e.typical_ms) ? e.typical_ms : job && job.p50_ms,
+      band: e && e.usual_ms, onPick: (seq) => navigate(`/runs/${seq}`),
     }));
   };
   const fillStats = () => {
@@ -118,13 +135,24 @@ export function jobView(root, scope) {
       ['95% under', job.p95_ms != null ? duration(job.p95_ms) : '–'],
     ].map(([k, v]) => h('div', null, h('dt', {text: k}), h('dd', null, v))));
     lastError.replaceChildren(job.last.error ? h('p', {class: 'muted', text: 'Last error'}) : '', errorLine(job.last.error) || '');
+    if (model) model.update(job);
+  };
+  // After a change made on this page (expectation, pause, snooze).
+  const reload = async () => {
+    const found = await loadJob(name);
+    if (signal.aborted || !found) return null;
+    job = found;
+    fillStats();
+    redrawChart();
+    return job;
   };
   (async () => {
     try {
-      const [page, found] = await Promise.all([
-        api(`/api/v1/events?name=${encodeURIComponent(name)}&limit=${MAX_BARS}`), loadJob(name)]);
+      const [page, found, m] = await Promise.all([
+        api(`/api/v1/events?name=${encodeURIComponent(name)}&limit=${MAX_BARS}`), loadJob(name), loadModel()]);
       if (signal.aborted) return;
       job = found;
+      model = m.jobModel(modelBox, {name, reload, stateBox});
       const first = runs.addOlder(page.events, page.next_before);
       if (!job && !runs.size) {
         fill(root, h('a', {class: 'back', href: '/jobs'}, icon('back'), 'Jobs'),
@@ -155,6 +183,7 @@ export function jobView(root, scope) {
     fillStats();
     redrawChart();
   }, () => {}), 1000);
+  everyWhileShown(scope, refreshStats);
   scope.subscribe(onLiveEvent, (ev) => {
     if (ev.name !== name || !runs.addNewest(ev)) return;
     list.prepend(eventItem(ev, {fresh: true, jobLink: false}));

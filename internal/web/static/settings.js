@@ -40,7 +40,7 @@ export function settingsView(root, {signal}) {
       const [device, {jobs}] = await Promise.all([currentDevice() || loadDevice(), api('/api/v1/jobs')]);
       if (signal.aborted) return;
       fill(root, h('h1', {tabindex: '-1', text: 'Settings'}),
-        notifications(device), muting(device, jobs), phone(device), install(), about());
+        notifications(device), muting(device, jobs), phone(device), pings(), install(), about());
     } catch (e) {
       if (!signal.aborted) root.append(h('p', {class: 'callout callout-warn', role: 'alert', text: e.message}));
     } finally {
@@ -113,6 +113,18 @@ function phone(device) {
   return section('This phone', 'phone-h', form,
     h('p', null, h('button', {type: 'button', class: 'button danger', id: 'unpair', text: 'Unpair this phone', onclick: () => dialog.showModal()})),
     dialog);
+}
+
+// The session's Healthchecks-style ping key (docs/pings.md): fetched on
+// its own, so that a server without it still shows the rest.
+function pings() {
+  const out = h('p', {class: 'muted', text: 'Loading…'});
+  api('/api/v1/ping-key').then(({ping_key: key, ping_base: base}) => out.replaceChildren(
+    h('code', {id: 'ping-key', text: key}), h('br'), h('span', {class: 'hint', text: `Ping a job by name: ${base}/<job-slug>`}),
+  )).catch(() => { out.textContent = 'This server has no ping key.'; });
+  return section('Ping key', 'pingkey-h',
+    h('p', {class: 'hint', text: 'For Healthchecks-style pings (curl, cron, systemd): /ping/<ping key>/<slug>. Anyone with it can ping your jobs, not read them.'}),
+    out);
 }
 
 async function unpair(dialog) {

@@ -33,3 +33,17 @@ test('without durations it says so instead of drawing', () => {
   assert.equal(p.tagName, 'P');
   assert.match(p.textContent, /No durations recorded yet/);
 });
+
+test('the usual band is shaded and runs outside it are marked, slow up and fast down', () => {
+  const runs = [run(5, 'completed', 3500), run(4, 'completed', 200), run(3, 'completed', 9000), run(2, 'failed', 9500), run(1, 'completed', 3000)];
+  const fig = durationChart(runs, {p50: 3200, band: [3000, 4000]});
+  const svg = byTag(fig, 'svg')[0];
+  assert.equal(byClass(svg, 'band').length, 1);
+  const out = svg.findAll((e) => e.tagName === 'G' && e.getAttribute('data-outside'));
+  assert.deepEqual(out.map((g) => [g.getAttribute('data-seq'), g.getAttribute('data-outside')]), [['3', 'slow'], ['4', 'fast']],
+    'a failed run is marked as failed, not as slow');
+  assert.equal(byClass(svg, 'mark-out').length, 2);
+  assert.match(svg.getAttribute('aria-label'), /usually 3\.0 s to 4\.0 s, 2 runs outside that/);
+  assert.equal(byClass(durationChart(runs, {band: [5, 'x']}), 'band').length, 0, 'a malformed band draws nothing');
+  assert.equal(byClass(durationChart(runs), 'mark-out').length, 0);
+});
