@@ -190,7 +190,7 @@ func (db *DB) enforceJobLimit(ctx context.Context, tx *sql.Tx, bySession map[int
 				}
 				continue
 			}
-			a.Err = tooManyJobs(had+len(admitted), limit)
+			a.Err = tooManyJobs(had+len(admitted), limit, firstOver(a, fresh, limit-had-len(admitted)))
 			refused = true
 		}
 	}
@@ -200,9 +200,34 @@ func (db *DB) enforceJobLimit(ctx context.Context, tx *sql.Tx, bySession map[int
 	return nil
 }
 
-func tooManyJobs(have, limit int) error {
-	return domain.Errorf(domain.ETooManyJobs, "too many jobs: this session has %d job names and the server allows %d (--max-jobs-per-session); "+
+// firstOver is the index in a's request of the first event whose job name
+// would pass the limit (room new names are left), so that a client can drop
+// that event and send the rest again; -1 when it cannot say.
+func firstOver(a *store.Append, fresh map[string]bool, room int) int {
+	seen := make(map[string]bool)
+	for i := range a.Events {
+		name := a.Events[i].Name
+		if !fresh[name] || seen[name] {
+			continue
+		}
+		seen[name] = true
+		if len(seen) > room {
+			return i
+		}
+	}
+	return -1
+}
+
+func tooManyJobs(have, limit, index int) error {
+	e := domain.Errorf(domain.ETooManyJobs, "too many jobs: this session has %d job names and the server allows %d (--max-jobs-per-session); "+
 		"nothing of this request was stored. Events of the session's existing jobs are still accepted: "+
 		"reuse a job name and put what varies (an id, a date) in metadata, or ask the server's operator to raise --max-jobs-per-session",
 		have, limit)
+	if index >= 0 {
+		// Named as a bad event is, so that a client drops this one event and
+		// resends the others (the Python SDK does).
+		e.Index, e.Field = &index, "name"
+		e.Message = fmt.Sprintf("events[%d].name: a new job name past the limit; ", index) + e.Message
+	}
+	return e
 }

@@ -208,3 +208,20 @@ def test_spool_is_delivered_once_by_the_detached_sender(run, env, home, server):
     r2 = run("import observable\nobservable.event('later')\nprint('ok', observable.flush(5))\n", e)
     check_run(r2, "ok True")
     assert sorted(ev["name"] for ev in all_events(server, sid)) == ["chaos"] * 20 + ["later"]
+
+
+def test_past_the_job_limit_only_the_new_jobs_event_is_lost(sdk_client, make_server):
+    # The server refuses a request whose events bring a job name past
+    # --max-jobs-per-session (422 naming the event): the SDK drops that event
+    # alone and delivers the rest of the batch.
+    server = make_server("--max-jobs-per-session", "2")
+    sid = server.create_session()["session_id"]
+    sdk_client(server.url, sid)
+    for name in ("a", "b"):
+        observable.event(name)
+    assert observable.flush(10)
+    for name in ("a", "c", "b", "a"):
+        observable.event(name)
+    assert not observable.flush(10)  # one event was refused, and flush says so
+    names = sorted(e["name"] for e in all_events(server, sid))
+    assert names == ["a", "a", "a", "b", "b"]
