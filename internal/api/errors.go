@@ -11,11 +11,11 @@ import (
 	"github.com/observable-code/observable/internal/domain"
 )
 
-// answer is how a code goes over HTTP: its status, and the Retry-After the
-// client gets when the error does not say how long to wait.
+// answer is how a code goes over HTTP. The Retry-After the client gets when
+// the error does not say how long to wait is domain.DefaultWait's, which the
+// pairing page uses too.
 type answer struct {
 	status int
-	retry  time.Duration
 }
 
 // statuses is the one table from error code to HTTP status. Every code of
@@ -57,13 +57,13 @@ var statuses = map[string]answer{
 	domain.ETooManyEvents:       {status: http.StatusRequestEntityTooLarge},
 	domain.EURLTooLong:          {status: http.StatusUnprocessableEntity},
 	domain.ETooManyJobs:         {status: http.StatusUnprocessableEntity},
-	domain.ERateLimited:         {status: http.StatusTooManyRequests, retry: time.Second},
+	domain.ERateLimited:         {status: http.StatusTooManyRequests},
 
 	domain.EPushUnavailable:     {status: http.StatusServiceUnavailable},
-	domain.ETooManyStreams:      {status: http.StatusServiceUnavailable, retry: 10 * time.Second},
-	domain.EDatabaseUnavailable: {status: http.StatusServiceUnavailable, retry: 5 * time.Second},
-	domain.EShuttingDown:        {status: http.StatusServiceUnavailable, retry: 5 * time.Second},
-	domain.EDiskFull:            {status: http.StatusInsufficientStorage, retry: 30 * time.Second},
+	domain.ETooManyStreams:      {status: http.StatusServiceUnavailable},
+	domain.EDatabaseUnavailable: {status: http.StatusServiceUnavailable},
+	domain.EShuttingDown:        {status: http.StatusServiceUnavailable},
+	domain.EDiskFull:            {status: http.StatusInsufficientStorage},
 }
 
 // apiError is the contract's error body.
@@ -143,7 +143,7 @@ func (s *Server) writeErrStatus(w http.ResponseWriter, r *http.Request, err erro
 	if status > 0 {
 		a.status = status
 	}
-	if wait := cmpOr(e.RetryAfter, a.retry); wait > 0 {
+	if wait := cmpOr(e.RetryAfter, domain.DefaultWait(e.Code)); wait > 0 {
 		retryAfter(w, wait)
 	}
 	writeErrorBody(w, a.status, apiError{Code: e.Code, Message: e.Message, Field: e.Field, Index: e.Index})

@@ -85,6 +85,23 @@ type Error struct {
 	Err        error
 }
 
+// DefaultWait is how long a client should wait before trying again after an
+// error with this code that does not say (Error.RetryAfter); 0: no retry is
+// suggested. Every transport (the API's Retry-After, the pairing page) uses it.
+func DefaultWait(code string) time.Duration {
+	switch code {
+	case ERateLimited:
+		return time.Second
+	case EDatabaseUnavailable, EShuttingDown:
+		return 5 * time.Second
+	case ETooManyStreams:
+		return 10 * time.Second
+	case EDiskFull:
+		return 30 * time.Second
+	}
+	return 0
+}
+
 // Errorf makes an *Error with a formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,7 +103,7 @@ func (s *Site) pairingFailed(w http.ResponseWriter, err error) {
 		}, s.log)
 	case domain.EDatabaseUnavailable, domain.EDiskFull, domain.EShuttingDown:
 		s.log.Warn("pairing page", "code", domain.ErrorCode(err), "err", err)
-		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Retry-After", strconv.Itoa(int(domain.DefaultWait(domain.ErrorCode(err)).Seconds())))
 		s.pages.render(w, http.StatusServiceUnavailable, "message", messagePage{
 			Title:   "Try again",
 			Heading: "The server could not read this pairing code",
