@@ -137,8 +137,9 @@ part_latency() {
 part_idle() {
 	for run in $(seq "$RUNS"); do
 		banner "$STREAMS idle streams"
-		# Every stream comes from 127.0.0.1: lift the per-address cap (256).
-		OBSERVABLE_MAX_STREAMS_PER_ADDRESS=0 server full "$IDLE_SESSIONS"
+		# Every stream comes from 127.0.0.1: lift the per-address caps
+		# (256 streams, 512 connections).
+		OBSERVABLE_MAX_STREAMS_PER_ADDRESS=0 OBSERVABLE_MAX_CONNS_PER_ADDRESS=0 server full "$IDLE_SESSIONS"
 		idle idle.server
 		stop "$PID"
 		bare bare-relay

@@ -41,7 +41,7 @@ type options struct {
 	honest                      int
 	jobs, bigEvents             int
 	maxRSSMB, abortRSSMB        int
-	maxFDs                      int
+	maxFDs, connsPerAddress     int
 	honestPause, deliverTimeout time.Duration
 }
 
@@ -51,7 +51,7 @@ func main() {
 	flag.IntVar(&o.pid, "pid", 0, "process id of the server, to read its memory and descriptors")
 	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long the hostile and honest clients run (1s to 10m)")
 	flag.IntVar(&o.churners, "churners", 4, "goroutines opening streams and closing them once answered")
-	flag.IntVar(&o.flooders, "flooders", 0, "goroutines sending stream requests and closing before the answer: a connection flood, which no cap of the server bounds (docs/benchmarks/soak.md)")
+	flag.IntVar(&o.flooders, "flooders", 2, "goroutines sending stream requests and closing before the answer: a connection flood, which the server's --max-conns-per-address bounds (docs/benchmarks/soak.md)")
 	flag.IntVar(&o.readers, "job-readers", 8, "goroutines reading GET /api/v1/jobs")
 	flag.IntVar(&o.stuck, "stuck-streams", 100, "resumed streams (Last-Event-ID: 0) that never read")
 	flag.IntVar(&o.honest, "honest", 4, "honest clients, each with a session, an address and a live stream")
@@ -59,7 +59,8 @@ func main() {
 	flag.IntVar(&o.bigEvents, "big-events", 500, "64 KiB events in the second session the resumed streams read")
 	flag.IntVar(&o.maxRSSMB, "max-rss-mb", 512, "bound on the server's peak resident memory (VmHWM)")
 	flag.IntVar(&o.abortRSSMB, "abort-rss-mb", 2048, "stop the hostile load early past this RSS, to spare a shared machine")
-	flag.IntVar(&o.maxFDs, "max-fds", 0, "bound on the server's open descriptors (0: its count before the load + the connections this program can hold + 128)")
+	flag.IntVar(&o.maxFDs, "max-fds", 0, "bound on the server's open descriptors (0: its count before the load + the connections this program can hold, or with -flooders the server's cap on them, + 128)")
+	flag.IntVar(&o.connsPerAddress, "conns-per-address", 512, "the server's --max-conns-per-address (its default 512; 0: off): with -flooders, the most connections it holds for 127.0.0.1, so the descriptor bound")
 	flag.DurationVar(&o.honestPause, "honest-pause", 25*time.Millisecond, "pause between an honest client's rounds (keeps it under --session-rate)")
 	flag.DurationVar(&o.deliverTimeout, "deliver-timeout", 10*time.Second, "how long an honest event may take to reach its live stream")
 	flag.Parse()
@@ -88,6 +89,8 @@ func (o options) check() error {
 		return fmt.Errorf("-duration %v: give 1s to 10m", o.duration)
 	case o.churners < 0 || o.flooders < 0 || o.readers < 0 || o.stuck < 0 || o.honest < 1 || o.honest > 200:
 		return errors.New("-churners, -flooders, -job-readers and -stuck-streams must be ≥ 0, -honest 1 to 200")
+	case o.connsPerAddress < 0:
+		return errors.New("-conns-per-address must be ≥ 0 (0: the server has no such cap)")
 	case o.jobs < 1 || o.bigEvents < 0 || o.jobs+o.bigEvents > 5000:
 		return errors.New("-jobs must be ≥ 1 and -jobs + -big-events at most 5000 (each is a 64 KiB event)")
 	}

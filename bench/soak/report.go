@@ -21,12 +21,19 @@ type report struct {
 // fdBound is -max-fds, or what the server needs for the connections this
 // program can hold at once (each churner, reader and held stream one; each
 // honest client a stream and two pooled connections) over its count before
-// the load, with room for the database's readers and sockets closing.
+// the load, with room for the database's readers and sockets closing. A
+// flooder holds one connection, but the server holds each it accepted
+// until a handler finds it closed: what bounds those is the server's cap
+// on one address's connections (every hostile client is 127.0.0.1).
 func (r *report) fdBound() int {
 	if r.o.maxFDs > 0 {
 		return r.o.maxFDs
 	}
-	return r.base.fds + r.o.churners + r.o.flooders + r.o.readers + r.o.stuck + 3*r.o.honest + 128
+	hostile := r.o.churners + r.o.flooders + r.o.readers + r.o.stuck
+	if r.o.flooders > 0 {
+		hostile = max(hostile, r.o.connsPerAddress)
+	}
+	return r.base.fds + hostile + 3*r.o.honest + 128
 }
 
 // print writes the table and reports whether every goal was met.

@@ -21,8 +21,10 @@ import (
 	"time"
 
 	"github.com/observable-code/observable/internal/config"
+	"github.com/observable-code/observable/internal/connlimit"
 	"github.com/observable-code/observable/internal/fdlimit"
 	"github.com/observable-code/observable/internal/instance"
+	"github.com/observable-code/observable/internal/live"
 	"github.com/observable-code/observable/internal/store/sqlstore"
 )
 
@@ -137,6 +139,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another server running there? choose another with --listen)", cfg.Listen, err)
 	}
+	ln = limitConns(ln, cfg, log, in.ConnRefused) // under TLS: a handshake holds a descriptor too
 	ln, stopTLS, err := tlsListener(ctx, ln, cfg, log)
 	if err != nil {
 		return fmt.Errorf("set up TLS: %w", err)
@@ -179,4 +182,23 @@ func redact(dsn string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// limitConns caps the connections held, per client address and in total,
+// so that no client can take the process to its open-files limit.
+func limitConns(ln net.Listener, cfg config.Config, log *slog.Logger, refused func()) net.Listener {
+	opts := connlimit.Options{MaxConns: cfg.MaxConns, PerAddress: cfg.ConnsPerAddress, Exempt: cfg.TrustProxy, OnRefuse: refused}
+	if opts.MaxConns == 0 {
+		opts.MaxConns = connlimit.DefaultMaxConns(fdlimit.Current())
+	}
+	if cfg.TLSCert == "" && cfg.TLSDomain == "" {
+		opts.Refusal = connlimit.Refusal503 // plain HTTP only: a TLS client could not read it
+	}
+	log.Info("connection caps", "max_conns", opts.MaxConns, "max_conns_per_address", opts.PerAddress)
+	// A stream past --max-streams gets a 503 that says when to retry; a
+	// connection past --max-conns only waits. The first must come first.
+	if streams := cfg.MaxStreams; streams >= opts.MaxConns || (streams == 0 && live.DefaultMaxStreams() >= opts.MaxConns) {
+		log.Warn("--max-streams is not below --max-conns: streams will wait for a connection instead of being refused with a 503; lower --max-streams or raise --max-conns", "max_conns", opts.MaxConns, "max_streams", streams)
+	}
+	return connlimit.New(ln, opts)
 }

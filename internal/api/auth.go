@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/observable-code/observable/internal/connlimit"
 	"github.com/observable-code/observable/internal/domain"
 	"github.com/observable-code/observable/internal/secret"
 )
@@ -292,14 +293,8 @@ func parseHop(s string) (netip.Addr, error) {
 // addrKey is the key per-address limits count under: an IPv4 address, or
 // the /64 of an IPv6 one, since one host usually holds a whole /64 and
 // could otherwise take a new address for every request.
-func addrKey(addr string) string {
-	a, err := netip.ParseAddr(addr)
-	if err != nil || !a.Is6() {
-		return addr
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
-}
+// It is connlimit's rule, so the accept loop's caps count the same keys.
+func addrKey(addr string) string { return connlimit.AddrKey(addr) }
 
 func (s *Server) trusted(a netip.Addr) bool {
 	for _, p := range s.opts.TrustProxy {

@@ -61,6 +61,7 @@ var statuses = map[string]answer{
 
 	domain.EPushUnavailable:     {status: http.StatusServiceUnavailable},
 	domain.ETooManyStreams:      {status: http.StatusServiceUnavailable},
+	domain.ETooManyConnections:  {status: http.StatusServiceUnavailable},
 	domain.EDatabaseUnavailable: {status: http.StatusServiceUnavailable},
 	domain.EShuttingDown:        {status: http.StatusServiceUnavailable},
 	domain.EDiskFull:            {status: http.StatusInsufficientStorage},

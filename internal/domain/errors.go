@@ -51,6 +51,7 @@ const (
 	ETooManyJobs         = "too_many_jobs"
 	ERateLimited         = "rate_limited"
 	ETooManyStreams      = "too_many_streams"
+	ETooManyConnections  = "too_many_connections"
 	EPushUnavailable     = "push_unavailable"
 	EDatabaseUnavailable = "database_unavailable"
 	EShuttingDown        = "shutting_down"
@@ -65,7 +66,7 @@ var Codes = []string{
 	EInvalidExpect, EInvalidSnooze, EInvalidSort,
 	EUnauthorized, EBadOrigin, ESessionKeyRequired, EDeviceTokenRequired, EMethodNotAllowed,
 	ENotFound, EUnknownCode, ECodeUsedOrExpired, EBodyTooLarge, ETooManyEvents, EURLTooLong,
-	ETooManyJobs, ERateLimited, ETooManyStreams, EPushUnavailable, EDatabaseUnavailable,
+	ETooManyJobs, ERateLimited, ETooManyStreams, ETooManyConnections, EPushUnavailable, EDatabaseUnavailable,
 	EShuttingDown, EDiskFull,
 }
 
@@ -96,6 +97,8 @@ func DefaultWait(code string) time.Duration {
 		return 5 * time.Second
 	case ETooManyStreams:
 		return 10 * time.Second
+	case ETooManyConnections:
+		return 5 * time.Second
 	case EDiskFull:
 		return 30 * time.Second
 	}

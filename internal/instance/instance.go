@@ -139,6 +139,9 @@ func (in *Instance) startBackground() {
 // Handler is the instance's whole HTTP surface.
 func (in *Instance) Handler() http.Handler { return in.api.Handler() }
 
+// ConnRefused counts a connection the accept loop closed at once.
+func (in *Instance) ConnRefused() { in.metrics.ConnsRefused.Inc() }
+
 // Drain starts a shutdown: readiness fails, streams close (they resume
 // elsewhere), long polls answer. Requests in flight still finish.
 func (in *Instance) Drain() {

@@ -22,6 +22,7 @@ type Metrics struct {
 	CommitLatency   prometheus.Histogram
 	StreamSubs      prometheus.Gauge
 	StreamDropped   prometheus.Counter
+	ConnsRefused    prometheus.Counter
 	DatabaseErrors  *prometheus.CounterVec // by operation
 	Requests        *prometheus.CounterVec // by route and status code
 	PushSent        *prometheus.CounterVec // by result
@@ -48,6 +49,7 @@ func New() *Metrics {
 		Buckets: []float64{.0001, .0002, .0005, .001, .002, .005, .01, .02, .05, .1, .25, 1}})
 	m.StreamSubs = prometheus.NewGauge(prometheus.GaugeOpts{Name: "observable_stream_subscribers", Help: "Open event streams."})
 	m.StreamDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "observable_stream_dropped_total", Help: "Streams dropped for reading too slowly."})
+	m.ConnsRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "observable_connections_refused_total", Help: "Connections closed at once for passing --max-conns-per-address."})
 	m.DatabaseErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "observable_database_errors_total", Help: "Database operations that failed, by operation."}, []string{"op"})
 	m.Requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "observable_http_requests_total", Help: "HTTP requests, by route and status code."}, []string{"route", "code"})
 	m.PushSent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "observable_push_notifications_total", Help: "Push deliveries, by result."}, []string{"result"})
@@ -56,7 +58,7 @@ func New() *Metrics {
 	m.PairingsClaimed = prometheus.NewCounter(prometheus.CounterOpts{Name: "observable_pairings_claimed_total", Help: "Devices paired."})
 	m.SessionsCreated = prometheus.NewCounter(prometheus.CounterOpts{Name: "observable_sessions_created_total", Help: "Sessions created."})
 	for _, c := range []prometheus.Collector{m.EventsAccepted, m.EventsDuplicate, m.EventsRejected, m.IngestLatency, m.CommitEvents,
-		m.CommitLatency, m.StreamSubs, m.StreamDropped, m.DatabaseErrors, m.Requests, m.PushSent, m.RateLimited,
+		m.CommitLatency, m.StreamSubs, m.StreamDropped, m.ConnsRefused, m.DatabaseErrors, m.Requests, m.PushSent, m.RateLimited,
 		m.PrunedEvents, m.PairingsClaimed, m.SessionsCreated} {
 		f(c)
 	}
