@@ -345,7 +345,7 @@ func TestEdgeHalfSentRequestDoesNotHoldShutdown(t *testing.T) {
 			}
 		}(w)
 	}
-	time.Sleep(200 * time.Millisecond) // posts in flight, the half-sent body waiting
+	mainWaitAcked(t, &mu, acked, 20) // posts in flight, the half-sent body waiting
 	start := time.Now()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	exited := make(chan error, 1)

@@ -181,7 +181,12 @@ func TestStreamsChurnLeavesNoDescriptors(t *testing.T) {
 	key, _ := newSession(t, p)
 	pid := p.cmd.Process.Pid
 	streamsMustOpen(t, p, key, "").Close() // warm up: first-use descriptors
-	time.Sleep(100 * time.Millisecond)
+	// Count from when the server has let the warm-up stream go.
+	for deadline := time.Now().Add(5 * time.Second); streamsGauge(t, p) != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the warm-up stream is still open 5 s after the client closed it")
+		}
+	}
 	base := streamsFDs(t, pid)
 
 	const total, workers = 2000, 8

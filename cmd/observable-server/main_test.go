@@ -181,7 +181,8 @@ func TestAcknowledgedEventsSurviveSIGKILL(t *testing.T) {
 			}
 		}(w)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Kill mid-load, once enough is acknowledged for the check to prove something.
+	mainWaitAcked(t, &mu, acked, 400)
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	p.cmd.Wait()
 	close(stop)
@@ -245,7 +246,7 @@ func TestSIGTERMFinishesInFlightWork(t *testing.T) {
 			}
 		}(w)
 	}
-	time.Sleep(500 * time.Millisecond)
+	mainWaitAcked(t, &mu, acked, 100) // posts in flight when the signal comes
 	start := time.Now()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	err = p.cmd.Wait()

@@ -5,7 +5,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestIsolation tries every read and write with another session's
@@ -39,7 +38,7 @@ func TestIsolation(t *testing.T) {
 	if _, e := st.next(t); e["name"] != "b_job" {
 		t.Fatalf("B's stream replayed %v", e)
 	}
-	time.Sleep(50 * time.Millisecond)
+	h.waitStreams(1)
 	h.post(a, `{"name":"secret_job","status":"failed"}`)
 	h.post(b, `{"name":"b_job","status":"failed"}`)
 	if _, e := st.next(t); e["name"] != "b_job" || e["status"] != "failed" {

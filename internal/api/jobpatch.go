@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strings"
@@ -65,7 +66,8 @@ func (s *Server) patchJob(w http.ResponseWriter, r *http.Request) error {
 		v := *body.SnoozeS
 		if math.IsNaN(v) || v < 0 || v > maxSnooze.Seconds() {
 			return &domain.Error{Code: domain.EInvalidSnooze, Field: "snooze_s",
-				Message: "snooze_s must be a number of seconds from 0 (ends a snooze) to 2678400 (31 days), e.g. 86400 for a day"}
+				Message: fmt.Sprintf("snooze_s must be a number of seconds from 0 (ends a snooze) to %d (%d days), e.g. 86400 for a day",
+					int64(maxSnooze/time.Second), int64(maxSnooze/(24*time.Hour)))}
 		}
 		d := time.Duration(v * float64(time.Second))
 		p.SnoozeFor = &d

@@ -15,6 +15,9 @@ import (
 // MaxWait is the longest GET /api/v1/session?wait=paired may wait.
 const MaxWait = 60 * time.Second
 
+// MaxHostLen bounds the host a new session names, in characters.
+const MaxHostLen = 255
+
 type pairingJSON struct {
 	Code      string      `json:"code"`
 	URL       string      `json:"url"`
@@ -31,8 +34,8 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	if utf8.RuneCountInString(body.Host) > 255 {
-		return domain.Errorf(domain.EInvalidHost, "host must be at most 255 characters")
+	if utf8.RuneCountInString(body.Host) > MaxHostLen {
+		return domain.Errorf(domain.EInvalidHost, "host must be at most %d characters", MaxHostLen)
 	}
 	if err := refuseText(domain.EInvalidHost, "host", body.Host); err != nil {
 		return err
@@ -111,7 +114,7 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
 		}
 		secs, err := strconv.ParseFloat(q.Get("timeout"), 64)
 		if err != nil || secs < 0 || secs > MaxWait.Seconds() {
-			return domain.Errorf(domain.EInvalidTimeout, "timeout must be a number of seconds from 0 to 60")
+			return domain.Errorf(domain.EInvalidTimeout, "timeout must be a number of seconds from 0 to %d", int64(MaxWait/time.Second))
 		}
 		wait = time.Duration(secs * float64(time.Second))
 	}

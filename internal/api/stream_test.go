@@ -80,7 +80,7 @@ func TestStreamLiveAndResume(t *testing.T) {
 	}
 	token := h.pair(s)
 	fromDevice := h.stream(token, nil, "")
-	time.Sleep(50 * time.Millisecond) // both registered before the next commit
+	h.waitStreams(2) // both registered before the next commit
 	for i := 0; i < 3; i++ {
 		h.post(s, fmt.Sprintf(`{"name":"job%d","status":"completed","metadata":{"html":"<b>x</b>\nline"}}`, i))
 	}
@@ -144,7 +144,7 @@ func TestStreamsEndOnShutdown(t *testing.T) {
 	h := newHarness(t)
 	s := h.newSession()
 	st := h.stream(s.key, nil, "")
-	time.Sleep(50 * time.Millisecond)
+	h.waitStreams(1)
 	h.broker.Close()
 	deadline := time.After(3 * time.Second)
 	for {
@@ -155,6 +155,18 @@ func TestStreamsEndOnShutdown(t *testing.T) {
 			}
 		case <-deadline:
 			t.Fatal("stream still open after the broker closed")
+		}
+	}
+}
+
+// waitStreams waits until the broker holds n streams: a stream is
+// registered just after its head is written, so the client can see the
+// head first.
+func (h *harness) waitStreams(n int) {
+	h.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); h.broker.Subscribers() != n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the broker holds %d streams, want %d", h.broker.Subscribers(), n)
 		}
 	}
 }

@@ -86,7 +86,10 @@ var Refusal503 = refusal(domain.ETooManyConnections,
 
 func refusal(code, message string) []byte {
 	body, _ := json.Marshal(map[string]map[string]string{"error": {"code": code, "message": message}})
-	return []byte(fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nRetry-After: %d\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s\n",
+	// The headers every answer of the API carries, this one included.
+	return []byte(fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nRetry-After: %d\r\nConnection: close\r\n"+
+		"Cache-Control: no-store\r\nReferrer-Policy: no-referrer\r\nX-Content-Type-Options: nosniff\r\n"+
+		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s\n",
 		int(domain.DefaultWait(code).Seconds()), len(body)+1, body))
 }
 

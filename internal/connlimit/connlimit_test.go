@@ -264,4 +264,10 @@ func TestRefusalIsAnHTTPAnswer(t *testing.T) {
 	if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !resp.Close || e.Error.Code != "too_many_connections" {
 		t.Errorf("refusal: %d, Retry-After %q, close %v, body %q (%v)", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Close, body, err)
 	}
+	// The security headers of every other answer (api's middleware).
+	for k, v := range map[string]string{"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"} {
+		if got := resp.Header.Get(k); got != v {
+			t.Errorf("refusal: %s %q, want %q", k, got, v)
+		}
+	}
 }

@@ -94,7 +94,7 @@ func (e *Event) Validate(index int) error {
 		}
 	}
 	if len(e.Metadata) > MaxMetadataLen {
-		return bad("metadata", fmt.Sprintf("is %d bytes serialized; the limit is %d (64 KiB)", len(e.Metadata), MaxMetadataLen))
+		return bad("metadata", fmt.Sprintf("is %d bytes serialized; the limit is %d (%d KiB)", len(e.Metadata), MaxMetadataLen, MaxMetadataLen>>10))
 	}
 	if p := rawTextProblem(e.Metadata); p != "" {
 		return bad("metadata", p)

@@ -101,15 +101,10 @@ func (v Verdict) String() string {
 	return "fine"
 }
 
-// CheckDuration judges a completed run's duration against MaxDuration and MinDuration.
+// CheckDuration judges a completed run's duration against MaxDuration and
+// MinDuration: the band's rule, with the declared bounds as the band.
 func (e Expectation) CheckDuration(d time.Duration) Verdict {
-	switch {
-	case e.MaxDuration > 0 && d > e.MaxDuration:
-		return TooSlow
-	case e.MinDuration > 0 && d < e.MinDuration:
-		return TooFast
-	}
-	return Fine
+	return Band{Low: e.MinDuration, High: e.MaxDuration}.Check(d)
 }
 
 func clamp(d, lo, hi time.Duration) time.Duration {

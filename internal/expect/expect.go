@@ -123,10 +123,10 @@ func (e *Expectation) Validate() error {
 		e.sched = s
 	}
 	if e.Grace < 0 || e.Grace > MaxGrace {
-		return errors.New("grace_s must be between 0 and 2678400 (31 days)")
+		return fmt.Errorf("grace_s must be between 0 and %.0f (%d days)", MaxGrace.Seconds(), MaxGrace/(24*time.Hour))
 	}
 	if e.MaxDuration < 0 || e.MaxDuration > MaxDuration || e.MinDuration < 0 || e.MinDuration > MaxDuration {
-		return errors.New("max_duration_ms and min_duration_ms must be between 0 and 31622400000 (366 days)")
+		return fmt.Errorf("max_duration_ms and min_duration_ms must be between 0 and %d (%d days)", MaxDuration.Milliseconds(), MaxDuration/(24*time.Hour))
 	}
 	if e.MaxDuration > 0 && e.MinDuration >= e.MaxDuration {
 		return fmt.Errorf("min_duration_ms (%d) must be less than max_duration_ms (%d)", e.MinDuration.Milliseconds(), e.MaxDuration.Milliseconds())

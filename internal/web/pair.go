@@ -76,14 +76,25 @@ func (s *Site) PairPage() http.Handler {
 			Insecure:    !s.secureRequest(r),
 		}
 		status := http.StatusOK
-		switch {
-		case !p.UsedAt.IsZero():
-			d.State, d.Title, status = "used", "Pairing code already used", http.StatusGone
-		case !now.Before(p.ExpiresAt.Time):
+		// Whether it can be claimed is domain's rule (the claim's too); the
+		// page only says which way it cannot.
+		if !p.Usable(now) {
 			d.State, d.Title, status = "expired", "Pairing code expired", http.StatusGone
+			if !p.UsedAt.IsZero() {
+				d.State, d.Title = "used", "Pairing code already used"
+			}
 		}
 		s.pages.render(w, status, "pair", d, s.log)
 	})
+}
+
+// unavailableReason says why the page cannot be shown for now, by the
+// error's code: a phone's user should not hear "the database did not
+// answer" when the disk is full or the server is restarting.
+var unavailableReason = map[string]string{
+	domain.EDatabaseUnavailable: "Its database did not answer.",
+	domain.EDiskFull:            "Its disk is full; the server's operator must free space.",
+	domain.EShuttingDown:        "It is restarting.",
 }
 
 // pairingFailed answers a pairing page that cannot be shown, by the
@@ -102,12 +113,13 @@ func (s *Site) pairingFailed(w http.ResponseWriter, err error) {
 			Command: "observable pair",
 		}, s.log)
 	case domain.EDatabaseUnavailable, domain.EDiskFull, domain.EShuttingDown:
-		s.log.Warn("pairing page", "code", domain.ErrorCode(err), "err", err)
-		w.Header().Set("Retry-After", strconv.Itoa(int(domain.DefaultWait(domain.ErrorCode(err)).Seconds())))
+		code := domain.ErrorCode(err)
+		s.log.Warn("pairing page", "code", code, "err", err)
+		w.Header().Set("Retry-After", strconv.Itoa(int(domain.DefaultWait(code).Seconds())))
 		s.pages.render(w, http.StatusServiceUnavailable, "message", messagePage{
 			Title:   "Try again",
 			Heading: "The server could not read this pairing code",
-			Lines:   []string{"Its database did not answer. Reload this page in a few seconds; the code stays valid until it expires."},
+			Lines:   []string{unavailableReason[code] + " Reload this page in a few seconds; the code stays valid until it expires."},
 		}, s.log)
 	default:
 		s.log.Error("pairing page", "err", err)
