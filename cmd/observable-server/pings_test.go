@@ -266,3 +266,23 @@ func TestPingsBodyLimitFlag(t *testing.T) {
 		t.Fatalf("%+v", ev)
 	}
 }
+
+// /ping/<uuid>/ is a success ping, as Healthchecks takes it; a deeper path
+// under it is no ping at all.
+func TestPingsTrailingSlash(t *testing.T) {
+	p := launch(t, t.TempDir()+"/db.sqlite")
+	awaitReady(t, 30*time.Second, p)
+	key, _ := newSession(t, p)
+	u := pingsURL(t, p, key, "nightly")
+	if r := callAPI("GET", u+"/", "", ""); r.status != http.StatusOK || string(r.body) != "OK" {
+		t.Fatalf("GET %s/: %d %q, want 200 OK", u, r.status, r.body)
+	}
+	for _, path := range []string{"/start/", "/a/b/c"} {
+		if r := callAPI("GET", u+path, "", ""); r.status != http.StatusNotFound {
+			t.Errorf("GET %s%s: %d %q, want 404", u, path, r.status, r.body)
+		}
+	}
+	if ev := pingsEvents(t, p, key, "nightly"); len(ev) != 1 || ev[0].Status != "completed" {
+		t.Fatalf("events after the pings: %+v, want one completed", ev)
+	}
+}

@@ -16,10 +16,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/observable-code/observable/internal/domain"
 	"github.com/observable-code/observable/internal/store"
@@ -226,6 +228,19 @@ func pingText(w http.ResponseWriter, status int, text string) error {
 }
 
 // ping serves /ping/<uuid>[/action] and /ping/<ping key>/<slug>[/action].
+// pingTrailingSlash serves /ping/<uuid>/ as the success ping Healthchecks
+// takes it for. Its pattern also catches deeper paths no other route
+// matches (/ping/a/b/c/d): those are not pings.
+func (s *Server) pingTrailingSlash(w http.ResponseWriter, r *http.Request) error {
+	if r.URL.Path != "/ping/"+r.PathValue("code")+"/" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusNotFound)
+		_, err := io.WriteString(w, "not found")
+		return err
+	}
+	return s.ping(w, r)
+}
+
 func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Ping-Body-Limit", strconv.Itoa(s.pingBodyLimit()))
@@ -326,18 +341,26 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
 			return pingText(w, http.StatusBadRequest, "invalid uuid format")
 		}
 	}
-	body, err := s.readBody(w, r)
+	body, ok, err := s.readPingBody(w, r)
 	if err != nil {
 		return err
 	}
-	if len(body) > s.pingBodyLimit() {
-		body = body[:s.pingBodyLimit()]
+	if !ok {
+		return pingText(w, http.StatusRequestEntityTooLarge, "request body too large")
 	}
-	ev, err := s.pingEvent(ctx, sessionID, name, status, exit, rid, r.Method, body)
+	ev, ended, err := s.pingEvent(ctx, sessionID, name, status, exit, rid, r.Method, body)
+	if err == nil {
+		_, err = s.submitEvents(ctx, sessionID, []domain.Event{ev})
+	}
 	if err != nil {
-		return err
-	}
-	if _, err := s.submitEvents(ctx, sessionID, []domain.Event{ev}); err != nil {
+		if ended != nil {
+			// The end was not stored (429, a full session): its start goes
+			// back, so that the client's retry (curl --retry 5 retries a 429)
+			// still gets the run's duration.
+			if err := s.deps.Store.StartPingRun(context.WithoutCancel(ctx), sessionID, name, rid, *ended); err != nil {
+				return dbOp("store ping start", err)
+			}
+		}
 		return err
 	}
 	if status == "started" {
@@ -351,6 +374,38 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
 	return pingText(w, http.StatusOK, "OK")
 }
 
+// pingBodyMax is the largest ping body taken. Only its first
+// Ping-Body-Limit bytes are kept and the rest is read and dropped, so that a
+// job that posts its whole log (curl --data-binary @backup.log) still reports
+// its end: --max-body-bytes (sized for batches of events) would refuse the
+// ping and lose the failure. Healthchecks takes 2.5 MB (Django's
+// DATA_UPLOAD_MAX_MEMORY_SIZE); this takes more, as the rest costs no memory.
+const pingBodyMax = 16 << 20
+
+// readPingBody reads a ping's body, keeping its first pingBodyLimit bytes;
+// ok is false past pingBodyMax.
+func (s *Server) readPingBody(w http.ResponseWriter, r *http.Request) (body []byte, ok bool, err error) {
+	if r.ContentLength > pingBodyMax {
+		s.bodies.finished(w, false)
+		return nil, false, nil
+	}
+	all := http.MaxBytesReader(w, r.Body, pingBodyMax)
+	body, err = io.ReadAll(io.LimitReader(all, int64(s.pingBodyLimit())))
+	if err == nil {
+		_, err = io.Copy(io.Discard, all)
+	}
+	s.bodies.finished(w, err == nil)
+	var overLimit *http.MaxBytesError
+	switch {
+	case errors.As(err, &overLimit):
+		return nil, false, nil
+	case err != nil:
+		// Never the error's text: it names the sockets' addresses.
+		return nil, false, domain.Errorf(domain.EBadBody, "the request body could not be read: the connection was cut or the body came too slowly; send the ping again")
+	}
+	return body, true, nil
+}
+
 func (s *Server) pingBodyLimit() int {
 	if s.opts.PingBodyLimit > 0 {
 		return s.opts.PingBodyLimit
@@ -360,9 +415,11 @@ func (s *Server) pingBodyLimit() int {
 
 // pingEvent builds the ping's event as a v1 body and parses it the v1 way,
 // so that it meets every rule an event posted to /api/v1/events meets.
-func (s *Server) pingEvent(ctx context.Context, sessionID int64, name, status string, exit int, rid, method string, body []byte) (domain.Event, error) {
+// ended is the start this end took (nil if none): it is gone from the
+// store, and must be put back if the event is not stored.
+func (s *Server) pingEvent(ctx context.Context, sessionID int64, name, status string, exit int, rid, method string, body []byte) (ev domain.Event, ended *time.Time, err error) {
 	now := s.now()
-	ev := map[string]any{"name": name, "status": status, "timestamp": domain.NewTime(now),
+	raw := map[string]any{"name": name, "status": status, "timestamp": domain.NewTime(now),
 		"source": map[string]string{"via": "ping"}}
 	meta := map[string]any{"method": method}
 	if len(body) > 0 {
@@ -373,40 +430,43 @@ func (s *Server) pingEvent(ctx context.Context, sessionID int64, name, status st
 	}
 	if rid != "" {
 		meta["rid"] = rid
-		ev["run"] = rid
+		raw["run"] = rid
 	}
 	if exit >= 0 {
 		meta["exit_status"] = exit
 	}
-	ev["metadata"] = meta
+	raw["metadata"] = meta
 	if status == domain.StatusFailed {
 		msg := "the job pinged /fail"
 		if exit > 0 {
 			msg = "exit status " + strconv.Itoa(exit)
 		}
-		ev["error"] = map[string]string{"type": "ping", "message": msg}
+		raw["error"] = map[string]string{"type": "ping", "message": msg}
 	}
 	if status == domain.StatusCompleted || status == domain.StatusFailed {
 		started, ok, err := s.deps.Store.EndPingRun(ctx, sessionID, name, rid)
 		if err != nil {
-			return domain.Event{}, dbOp("end ping run", err)
+			return domain.Event{}, nil, dbOp("end ping run", err)
 		}
-		if ok && !now.Before(started) {
-			ev["duration_ms"] = now.Sub(started).Milliseconds()
+		if ok {
+			ended = &started
+			if !now.Before(started) {
+				raw["duration_ms"] = now.Sub(started).Milliseconds()
+			}
 		}
 	}
-	raw, err := json.Marshal(ev)
+	b, err := json.Marshal(raw)
 	if err != nil {
-		return domain.Event{}, err
+		return domain.Event{}, ended, err
 	}
-	events, _, err := domain.ParseEvents(raw, 1)
+	events, _, err := domain.ParseEvents(b, 1)
 	if err != nil {
 		if _, coded := domain.AsError(err); !coded {
-			return domain.Event{}, domain.Errorf(domain.EInvalidEvent, "%v", err)
+			return domain.Event{}, ended, domain.Errorf(domain.EInvalidEvent, "%v", err)
 		}
-		return domain.Event{}, err
+		return domain.Event{}, ended, err
 	}
-	return events[0], nil
+	return events[0], ended, nil
 }
 
 // getJobPing answers a job's ping URL whether or not the job exists yet

@@ -176,6 +176,9 @@ func (s *Server) Routes() []Route {
 		// /ping/{code}/{action} is also /ping/<ping key>/<slug>.
 		{"GET", "/ping/{code}", none, s.ping},
 		{"POST", "/ping/{code}", none, s.ping},
+		// Healthchecks answers /ping/<uuid>/ as /ping/<uuid> (a success).
+		{"GET", "/ping/{code}/", none, s.pingTrailingSlash},
+		{"POST", "/ping/{code}/", none, s.pingTrailingSlash},
 		{"GET", "/ping/{code}/{action}", none, s.ping},
 		{"POST", "/ping/{code}/{action}", none, s.ping},
 		{"GET", "/ping/{key}/{slug}/{action}", none, s.ping},
