@@ -183,7 +183,14 @@ func (db *DB) knownClientIDs(ctx context.Context, tx *sql.Tx, batch []*store.App
 }
 
 func insertEvents(ctx context.Context, tx *sql.Tx, p *prepared, added []newEvent) error {
+	plain := !slices.ContainsFunc(added, func(n newEvent) bool { return n.ev.Run != "" || n.ev.Expect != nil })
+	width := 15
+	if plain {
+		width = 13
+	}
+	// One backing array for every row's arguments, not an allocation a row.
 	rows := make([][]any, len(added))
+	flat := make([]any, 0, 15*len(added))
 	for i, n := range added {
 		e := n.ev
 		var duration, errType, errMsg, errTB, metadata, source, expectation any
@@ -202,11 +209,18 @@ func insertEvents(ctx context.Context, tx *sql.Tx, p *prepared, added []newEvent
 		if e.Expect != nil {
 			expectation = string(e.Expect)
 		}
-		rows[i] = []any{n.a.SessionID, e.Seq, nullString(e.ID), e.Name, e.Status, duration,
+		at := len(flat)
+		flat = append(flat, n.a.SessionID, e.Seq, nullString(e.ID), e.Name, e.Status, duration,
 			e.Timestamp.Millis(), e.ReceivedAt.Millis(), errType, errMsg, errTB, metadata, source,
-			nullString(e.Run), expectation}
+			nullString(e.Run), expectation)
+		flat = flat[:at+width]
+		rows[i] = flat[at : at+width : at+width]
 	}
-	if err := execRows(ctx, tx, p.insertEvents, rows); err != nil {
+	stmts := p.insertEvents
+	if plain {
+		stmts = p.insertPlain
+	}
+	if err := execRows(ctx, tx, stmts, rows); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
 	return nil
@@ -233,20 +247,28 @@ type jobDelta struct {
 // alerts of the events (by index in added; nil when none). A started event
 // is not a run (it is counted when the run ends).
 func (db *DB) upsertJobs(ctx context.Context, tx *sql.Tx, added []newEvent) (map[int64]map[string]bool, []jobAlert, error) {
-	keys := sortedKeys(added)
+	keys, of := sortedKeys(added)
 	stored, err := db.readModels(ctx, tx, keys)
 	if err != nil {
 		return nil, nil, err
 	}
-	var now int64
-	deltas := make(map[jobKey]*jobDelta, len(keys))
-	for _, n := range added {
-		k := jobKey{n.a.SessionID, n.ev.Name}
-		d := deltas[k]
-		if d == nil {
-			d = &jobDelta{}
-			deltas[k] = d
+	var inserted map[int64]map[string]bool
+	for i, k := range keys {
+		if stored[i] != nil {
+			continue
 		}
+		if inserted == nil {
+			inserted = make(map[int64]map[string]bool)
+		}
+		if inserted[k.session] == nil {
+			inserted[k.session] = make(map[string]bool)
+		}
+		inserted[k.session][k.name] = true
+	}
+	var now int64
+	deltas := make([]jobDelta, len(keys))
+	for x, n := range added {
+		d := &deltas[of[x]]
 		if !n.ev.Started() {
 			d.runs++
 		}
@@ -256,28 +278,20 @@ func (db *DB) upsertJobs(ctx context.Context, tx *sql.Tx, added []newEvent) (map
 		d.last = n.ev
 		now = max(now, n.ev.ReceivedAt.Millis())
 	}
-	models, alerts := applyModels(keys, stored, added, time.UnixMilli(now))
+	models, alerts := applyModels(keys, stored, added, of, time.UnixMilli(now))
 	if err := db.saveIncidents(ctx, tx, keys, models); err != nil {
 		return nil, nil, err
 	}
+	const width = 16 // the upsert's columns: the summary's 6, appendModelArgs' 10
 	rows := make([][]any, len(keys))
-	var inserted map[int64]map[string]bool
+	flat := make([]any, 0, width*len(keys))
 	for i, k := range keys {
-		d := deltas[k]
-		cols, err := modelArgs(models[i])
-		if err != nil {
+		d := &deltas[i]
+		flat = append(flat, k.session, k.name, d.last.Seq, d.last.Status, d.runs, d.failures)
+		if flat, err = appendModelArgs(flat, models[i]); err != nil {
 			return nil, nil, fmt.Errorf("job %q: %w", k.name, err)
 		}
-		rows[i] = append([]any{k.session, k.name, d.last.Seq, d.last.Status, d.runs, d.failures}, cols...)
-		if stored[i] == nil {
-			if inserted == nil {
-				inserted = make(map[int64]map[string]bool)
-			}
-			if inserted[k.session] == nil {
-				inserted[k.session] = make(map[string]bool)
-			}
-			inserted[k.session][k.name] = true
-		}
+		rows[i] = flat[width*i : width*(i+1) : width*(i+1)]
 	}
 	if err := execRows(ctx, tx, db.ingest.upsertJobs, rows); err != nil {
 		return nil, nil, fmt.Errorf("update jobs: %w", err)

@@ -39,17 +39,67 @@ type modelScan struct {
 	paused                                            int64
 	snoozed, lastStart, due, deadline                 sql.NullInt64
 	inID, inOpened, inClosed, inAlerted, inRuns, inFl sql.NullInt64
+	packed                                            sql.NullString // commitModelColumns' incident
 	dest                                              [19]any
 }
 
 // modelDest are the destinations of modelColumns for m; finish decodes them
 // into m once scanned.
 func modelDest(m *domain.JobModel) (dest []any, finish func() error) {
+	v := newModelScan(m)
+	return v.dest[:], func() error { return v.decode(m) }
+}
+
+func newModelScan(m *domain.JobModel) *modelScan {
 	v := &modelScan{}
 	v.dest = [19]any{&m.State, &v.code, &v.user, &v.learned, &v.paused, &v.snoozed,
 		&v.lastStart, &v.due, &v.deadline, &m.FailStreak, &v.running, &v.recent,
 		&v.inID, &v.inKind, &v.inOpened, &v.inClosed, &v.inAlerted, &v.inRuns, &v.inFl}
-	return v.dest[:], func() error { return v.decode(m) }
+	return v
+}
+
+// commitModelColumns are modelColumns with the incident's packed into one
+// text column (NULL without one): the commit reads a row per job it
+// touches, and each column read costs the driver about as much as the
+// next, so 19 columns become 13.
+const commitModelColumns = `j.state, j.expect_code, j.expect_user, j.expect_learned, j.paused, j.snoozed_until,
+	j.last_start, j.next_due, j.next_deadline, j.fail_streak, j.running, j.recent,
+	i.id || ' ' || i.opened_at || ' ' || COALESCE(i.closed_at, 0) || ' ' || COALESCE(i.alerted_at, 0) ||
+	' ' || i.runs || ' ' || i.flaps || ' ' || i.kind`
+
+// commitModelDest are the destinations of commitModelColumns for m, as modelDest's.
+func commitModelDest(m *domain.JobModel) (dest []any, finish func() error) {
+	v := newModelScan(m)
+	dest = append(v.dest[:12:12], &v.packed)
+	return dest, func() error {
+		v.inID = sql.NullInt64{}
+		if v.packed.Valid {
+			if err := v.unpackIncident(v.packed.String); err != nil {
+				return err
+			}
+		}
+		return v.decode(m)
+	}
+}
+
+// unpackIncident reads commitModelColumns' incident column.
+func (v *modelScan) unpackIncident(s string) error {
+	var n [6]int64
+	rest := s
+	for i := range n {
+		var field string
+		var ok bool
+		field, rest, ok = strings.Cut(rest, " ")
+		x, err := strconv.ParseInt(field, 10, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("incident %.60q: not id, opened, closed, alerted, runs, flaps and kind", s)
+		}
+		n[i] = x
+	}
+	v.inID = sql.NullInt64{Int64: n[0], Valid: true}
+	v.inOpened.Int64, v.inClosed.Int64, v.inAlerted.Int64, v.inRuns.Int64, v.inFl.Int64 = n[1], n[2], n[3], n[4], n[5]
+	v.inKind.String = rest
+	return nil
 }
 
 func (v *modelScan) decode(m *domain.JobModel) error {
@@ -88,22 +138,29 @@ func (v *modelScan) decode(m *domain.JobModel) error {
 // milliseconds since the one before (an hourly job's pair is about 12 bytes
 // rather than 30). A duration of -1 is unknown. "" and "[]" are none.
 
-// parseRecent reads the recent column without reflection: the commit reads
-// it for every job it touches.
+// parseRecent reads the recent column without reflection, and without
+// splitting it into strings first: the commit reads it for every job it
+// touches.
 func parseRecent(s string) ([][2]int64, error) {
 	if s == "" || s == "[]" {
 		return nil, nil
 	}
 	out := make([][2]int64, 0, domain.RecentRuns+1)
 	var prev int64
-	for i, pair := range strings.Fields(s) {
+	for rest := strings.TrimSpace(s); rest != ""; rest = strings.TrimLeft(rest, " ") {
+		pair := rest
+		if sp := strings.IndexByte(rest, ' '); sp >= 0 {
+			pair, rest = rest[:sp], rest[sp:]
+		} else {
+			rest = ""
+		}
 		a, b, ok := strings.Cut(pair, ":")
 		start, err1 := strconv.ParseInt(a, 10, 64)
 		dur, err2 := strconv.ParseInt(b, 10, 64)
 		if !ok || err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("%.40q is not a list of start:duration pairs", s)
 		}
-		if i > 0 {
+		if len(out) > 0 {
 			start += prev
 		}
 		prev = start
@@ -112,26 +169,29 @@ func parseRecent(s string) ([][2]int64, error) {
 	return out, nil
 }
 
-// formatRecent writes what parseRecent reads.
+// formatRecent writes what parseRecent reads, in one allocation.
 func formatRecent(r [][2]int64) string {
-	b := make([]byte, 0, len(r)*14)
+	var b strings.Builder
+	b.Grow(len(r) * 16)
+	var num [20]byte
 	var prev int64
 	for i, x := range r {
 		if i > 0 {
-			b = append(b, ' ')
-			b = strconv.AppendInt(b, x[0]-prev, 10)
+			b.WriteByte(' ')
+			b.Write(strconv.AppendInt(num[:0], x[0]-prev, 10))
 		} else {
-			b = strconv.AppendInt(b, x[0], 10)
+			b.Write(strconv.AppendInt(num[:0], x[0], 10))
 		}
 		prev = x[0]
-		b = append(b, ':')
-		b = strconv.AppendInt(b, x[1], 10)
+		b.WriteByte(':')
+		b.Write(strconv.AppendInt(num[:0], x[1], 10))
 	}
-	return string(b)
+	return b.String()
 }
 
-// modelArgs are the columns the commit writes (upsertJobs), after the summary's.
-func modelArgs(m *domain.JobModel) ([]any, error) {
+// appendModelArgs appends the columns the commit writes (upsertJobs), after
+// the summary's, to row.
+func appendModelArgs(row []any, m *domain.JobModel) ([]any, error) {
 	code, err := domain.EncodeExpect(m.Code)
 	if err != nil {
 		return nil, err
@@ -140,21 +200,23 @@ func modelArgs(m *domain.JobModel) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	running := []byte("[]")
+	running := "[]"
 	if len(m.Running) > 0 {
-		if running, err = json.Marshal(m.Running); err != nil {
+		b, err := json.Marshal(m.Running)
+		if err != nil {
 			return nil, err
 		}
+		running = string(b)
 	}
 	var incident any
 	if m.Incident != nil {
 		incident = m.Incident.ID
 	}
-	return []any{m.State, code, learned, nullInt(m.LastStart), nullInt(m.NextDue), nullInt(m.NextDeadline),
-		m.FailStreak, string(running), formatRecent(m.Recent), incident}, nil
+	return append(row, m.State, code, learned, nullInt(m.LastStart), nullInt(m.NextDue), nullInt(m.NextDeadline),
+		m.FailStreak, running, formatRecent(m.Recent), incident), nil
 }
 
-// upsertModelColumns are modelArgs' columns; the user's (expect_user, paused,
+// upsertModelColumns are appendModelArgs' columns; the user's (expect_user, paused,
 // snoozed_until) are not the commit's to write.
 const upsertModelColumns = `state, expect_code, expect_learned, last_start, next_due, next_deadline, fail_streak, running, recent, incident_id`
 
@@ -166,28 +228,43 @@ func nullInt(v int64) any {
 }
 
 // readModels reads, locked until the commit ends, the models of the commit's
-// jobs that exist, by their index in keys: one statement per size class, whatever
-// the number of sessions. Rows come back in (session, name) order, the order
-// every writer of jobs locks them in.
-func (db *DB) readModels(ctx context.Context, tx *sql.Tx, keys []jobKey) (map[int]*domain.JobModel, error) {
+// jobs that exist, by their index in keys (nil where a job is new): one
+// statement per size class, whatever the number of sessions. On PostgreSQL
+// rows are locked in (session, name) order, the order every writer of jobs
+// locks them in. The commit reads a row per job it touches, so the rows
+// share their allocations: one backing array, one set of scan destinations.
+func (db *DB) readModels(ctx context.Context, tx *sql.Tx, keys []jobKey) ([]*domain.JobModel, error) {
 	vals := make([][]any, len(keys), padTo(len(keys)))
+	flat := make([]any, 3*len(keys))
 	for i, k := range keys {
-		vals[i] = []any{int64(i), k.session, k.name}
+		vals[i] = append(flat[3*i:3*i:3*i+3], int64(i), k.session, k.name)
 	}
 	// Padded with rows no job matches: runPadded would repeat the last key,
 	// and its row would be read and decoded again for every repeat.
+	none := []any{int64(-1), int64(-1), ""}
 	for len(vals) < cap(vals) {
-		vals = append(vals, []any{int64(-1), int64(-1), ""})
+		vals = append(vals, none)
 	}
-	found := make(map[int]*domain.JobModel, len(keys))
+	found := make([]*domain.JobModel, len(keys))
+	var models []domain.JobModel
+	var m domain.JobModel
+	var i int64
+	dest, finish := commitModelDest(&m)
+	dest = append([]any{&i}, dest...)
 	err := runPadded(ctx, tx, db.ingest.readModels, nil, vals, func(rows *sql.Rows) error {
-		var i int64
-		m, err := scanModel(rows, &i)
-		if err != nil {
+		m = domain.JobModel{}
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		if i >= 0 {
-			found[int(i)] = &m
+		if err := finish(); err != nil {
+			return err
+		}
+		if i >= 0 && int(i) < len(keys) {
+			if models == nil {
+				models = make([]domain.JobModel, 0, len(keys))
+			}
+			models = append(models, m)
+			found[i] = &models[len(models)-1]
 		}
 		return nil
 	})
@@ -216,33 +293,38 @@ func padTo(n int) int {
 }
 
 func (db *DB) readModelsQuery(n int) string {
-	lock := ""
+	// Rows are matched to keys by column1, so order matters only where rows
+	// are locked (PostgreSQL): there they are locked in (session, name) order.
+	// SQLite has one writer and would sort for nothing.
+	tail := ""
 	if db.d.lockRow != "" {
-		lock = " FOR UPDATE OF j"
+		tail = ` ORDER BY j.session_id, j.name FOR UPDATE OF j`
 	}
-	return `SELECT v.column1, ` + modelColumns + ` FROM (VALUES ` + db.values(n, "BIGINT", "BIGINT", "TEXT") + `) AS v
-		JOIN jobs j ON j.session_id = v.column2 AND j.name = v.column3` + joinIncident + ` ORDER BY j.session_id, j.name` + lock
+	return `SELECT v.column1, ` + commitModelColumns + ` FROM (VALUES ` + db.values(n, "BIGINT", "BIGINT", "TEXT") + `) AS v
+		JOIN jobs j ON j.session_id = v.column2 AND j.name = v.column3` + joinIncident + tail
 }
 
 // applyModels runs the commit's events through their jobs' models, in seq order
-// (added holds them so), judges each for the job's incident (the alerts, by
-// index in added), learns again where a run ended, and settles each as of now.
-// A job new to this commit starts from an empty model.
-func applyModels(keys []jobKey, models map[int]*domain.JobModel, added []newEvent, now time.Time) ([]*domain.JobModel, []jobAlert) {
-	index := make(map[jobKey]int, len(keys))
-	out := make([]*domain.JobModel, len(keys))
-	for i, k := range keys {
-		index[k] = i
-		out[i] = models[i]
-		if out[i] == nil {
-			out[i] = &domain.JobModel{State: domain.StateNew}
+// (added holds them so; of[x] is the index in keys of added[x]'s job), judges
+// each for the job's incident (the alerts, by index in added), learns again
+// where a run ended, and settles each as of now. A job new to this commit
+// starts from an empty model.
+func applyModels(keys []jobKey, models []*domain.JobModel, added []newEvent, of []int, now time.Time) ([]*domain.JobModel, []jobAlert) {
+	var fresh []domain.JobModel
+	for i := range keys {
+		if models[i] == nil {
+			if fresh == nil {
+				fresh = make([]domain.JobModel, len(keys))
+			}
+			fresh[i].State = domain.StateNew
+			models[i] = &fresh[i]
 		}
 	}
 	ended := make([]bool, len(keys))
 	var alerts []jobAlert
 	for x, n := range added {
-		i := index[jobKey{n.a.SessionID, n.ev.Name}]
-		m := out[i]
+		i := of[x]
+		m := models[i]
 		if m.Apply(n.ev) {
 			ended[i] = true
 		}
@@ -253,26 +335,46 @@ func applyModels(keys []jobKey, models map[int]*domain.JobModel, added []newEven
 			alerts[x] = jobAlert{kind: kind, incident: m.Incident}
 		}
 	}
-	for i, m := range out {
+	for i, m := range models {
 		if ended[i] {
 			m.Learn(expect.Options{})
 		}
 		m.Settle(now)
 	}
-	return out, alerts
+	return models, alerts
 }
 
-// sortedKeys are the commit's jobs in (session, name) order.
-func sortedKeys(added []newEvent) []jobKey {
-	seen := make(map[jobKey]bool)
-	var keys []jobKey
-	for _, n := range added {
+// sortedKeys are the commit's jobs in (session, name) order, and for each
+// event of added the index of its job in them.
+func sortedKeys(added []newEvent) (keys []jobKey, of []int) {
+	first := make(map[jobKey]int)
+	of = make([]int, len(added))
+	for x, n := range added {
 		k := jobKey{n.a.SessionID, n.ev.Name}
-		if !seen[k] {
-			seen[k] = true
+		i, ok := first[k]
+		if !ok {
+			i = len(keys)
+			first[k] = i
 			keys = append(keys, k)
 		}
+		of[x] = i
 	}
-	slices.SortFunc(keys, compareJobKeys)
-	return keys
+	if slices.IsSortedFunc(keys, compareJobKeys) {
+		return keys, of
+	}
+	order := make([]int, len(keys)) // order[new index] = old index
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return compareJobKeys(keys[a], keys[b]) })
+	where := make([]int, len(keys)) // where[old index] = new index
+	sorted := make([]jobKey, len(keys))
+	for n, o := range order {
+		where[o] = n
+		sorted[n] = keys[o]
+	}
+	for x := range of {
+		of[x] = where[of[x]]
+	}
+	return sorted, of
 }

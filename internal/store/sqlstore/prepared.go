@@ -22,6 +22,7 @@ type prepared struct {
 	lockSessions   map[int]*sql.Stmt // SELECT id, last_seq … WHERE id IN (…) [FOR UPDATE]
 	knownIDs       map[int]*sql.Stmt // (session, client id) pairs already stored
 	insertEvents   map[int]*sql.Stmt
+	insertPlain    map[int]*sql.Stmt // insertEvents without run and expect, rare in events
 	pushTargets    map[int]*sql.Stmt // devices of some sessions with push on
 	readModels     map[int]*sql.Stmt // the job models of a commit's jobs (jobmodel.go)
 	setIncidents   map[int]*sql.Stmt // an incident's closed_at, runs, alerted_at, flaps (incidents.go)
@@ -33,6 +34,11 @@ type prepared struct {
 }
 
 const eventInsertColumns = `(session_id, seq, client_id, name, status, duration_ms, ts, received_at, error_type, error_message, error_traceback, metadata, source, run, expect)`
+
+// plainInsertColumns leave out the last two of eventInsertColumns (NULL):
+// binding parameters is a good part of an insert's cost, and most commits
+// carry neither a run nor an expectation.
+const plainInsertColumns = `(session_id, seq, client_id, name, status, duration_ms, ts, received_at, error_type, error_message, error_traceback, metadata, source)`
 
 func (db *DB) prepareIngest(ctx context.Context) error {
 	p := &prepared{}
@@ -67,6 +73,9 @@ func (db *DB) prepareIngest(ctx context.Context) error {
 	})
 	p.insertEvents = perClass(func(n int) string {
 		return `INSERT INTO events ` + eventInsertColumns + ` VALUES ` + placeholders(n, 15)
+	})
+	p.insertPlain = perClass(func(n int) string {
+		return `INSERT INTO events ` + plainInsertColumns + ` VALUES ` + placeholders(n, 13)
 	})
 	p.pushTargets = perClass(func(n int) string {
 		return `SELECT id, session_id, notify, muted FROM devices
