@@ -7,7 +7,14 @@ const (
 	StatusCompleted = "completed"
 	StatusFailed    = "failed"
 	StatusStarted   = "started" // a run began: not an outcome, not a run of its own
+	// StatusLog is a note about a job (a Healthchecks /log ping): neither a
+	// run nor the end of one.
+	StatusLog = "log"
 )
+
+// IsRun reports whether an event of this status is a run's outcome, counted
+// in a job's runs: anything but a start or a log line.
+func IsRun(status string) bool { return status != StatusStarted && status != StatusLog }
 
 // ErrorInfo describes the exception of a failed run.
 type ErrorInfo struct {
@@ -43,6 +50,9 @@ type StoredEvent struct {
 
 // Failed reports whether the run failed.
 func (e *Event) Failed() bool { return e.Status == StatusFailed }
+
+// Outcome reports whether the event is a run's outcome (IsRun).
+func (e *Event) Outcome() bool { return IsRun(e.Status) }
 
 // Started reports whether the event marks a run's beginning.
 func (e *Event) Started() bool { return e.Status == StatusStarted }

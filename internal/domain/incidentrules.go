@@ -35,7 +35,7 @@ func (in *IncidentState) Open() bool { return in != nil && in.ClosedAt == 0 }
 // when it closes, "" otherwise (failed runs inside an open incident are folded
 // into it). The expectation is the one before this commit learned again.
 func (m *JobModel) Judge(ev *StoredEvent, now time.Time) string {
-	if ev.Started() {
+	if !ev.Outcome() {
 		return ""
 	}
 	e := m.Expectation()

@@ -84,6 +84,9 @@ func (m *JobModel) Apply(ev *StoredEvent) (ended bool) {
 			}
 		}
 	}
+	if ev.Status == StatusLog { // a note: no run begins or ends
+		return false
+	}
 	at := ev.Timestamp.Millis()
 	if ev.Started() {
 		m.Running = slices.DeleteFunc(m.Running, func(r RunningRun) bool { return r.Run == ev.Run })

@@ -269,7 +269,7 @@ func (db *DB) upsertJobs(ctx context.Context, tx *sql.Tx, added []newEvent) (map
 	deltas := make([]jobDelta, len(keys))
 	for x, n := range added {
 		d := &deltas[of[x]]
-		if !n.ev.Started() {
+		if n.ev.Outcome() {
 			d.runs++
 		}
 		if n.ev.Failed() {

@@ -123,7 +123,7 @@ func (db *DB) PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int
 				d = &jobDelta{}
 				gone[k] = d
 			}
-			if status != domain.StatusStarted { // a start is not a run (AppendEvents)
+			if domain.IsRun(status) { // a start or a log line is not a run (AppendEvents)
 				d.runs++
 			}
 			if status == domain.StatusFailed {

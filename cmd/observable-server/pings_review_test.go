@@ -14,7 +14,7 @@ import (
 // Ping-Body-Limit bytes are kept and the rest dropped. A log over
 // --max-body-bytes (1 MiB, sized for batches of events) used to get a 413
 // JSON answer, and the failure was lost.
-func TestZ2ReviewPingWithALogOverTheEventBodyLimit(t *testing.T) {
+func TestPingsReviewPingWithALogOverTheEventBodyLimit(t *testing.T) {
 	p := launch(t, t.TempDir()+"/db.sqlite")
 	awaitReady(t, 30*time.Second, p)
 	key, _ := newSession(t, p)
@@ -44,7 +44,7 @@ func TestZ2ReviewPingWithALogOverTheEventBodyLimit(t *testing.T) {
 // --retry 5 (the Healthchecks docs' one-liner) sends it again, and the
 // retry must still get the run's duration. The start used to be taken
 // before the event was stored, so the retried end had no duration.
-func TestZ2ReviewRateLimitedEndKeepsItsStart(t *testing.T) {
+func TestPingsReviewRateLimitedEndKeepsItsStart(t *testing.T) {
 	p := launch(t, t.TempDir()+"/db.sqlite", "--session-rate", "2", "--session-burst", "2", "--max-batch-events", "2")
 	awaitReady(t, 30*time.Second, p)
 	key, _ := newSession(t, p)
@@ -80,8 +80,7 @@ func TestZ2ReviewRateLimitedEndKeepsItsStart(t *testing.T) {
 // docs/pings.md): it must not end the running run, nor count as a run, nor
 // reset the "missed" clock. The job model takes every status but "started"
 // for a run's end, so a log ping during a run ended it.
-func TestZ2ReviewLogPingIsNotARun(t *testing.T) {
-	t.Skip("fails until the job model skips status \"log\" (internal/domain/jobmodel.go Apply, and the runs counters in sqlstore): see the z2 review report")
+func TestPingsReviewLogPingIsNotARun(t *testing.T) {
 	p := launch(t, t.TempDir()+"/db.sqlite")
 	awaitReady(t, 30*time.Second, p)
 	key, _ := newSession(t, p)
