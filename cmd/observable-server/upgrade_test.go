@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/observable-code/observable/internal/pgtest"
+	"github.com/observable-code/observable/internal/syncbuf"
 )
 
 // Schema changes are tested by upgrading a database that the previous
@@ -60,7 +61,8 @@ func upgradeOldBinary(t *testing.T, commit string) string {
 		archive := exec.Command("git", "-C", repo, "archive", "--format=tar", commit)
 		untar := exec.Command("tar", "-x", "-C", src)
 		untar.Stdin, _ = archive.StdoutPipe()
-		var errs bytes.Buffer
+		// Two processes write their errors at once: one locked buffer.
+		var errs syncbuf.Buffer
 		archive.Stderr, untar.Stderr = &errs, &errs
 		if err := untar.Start(); err != nil {
 			b.err = err
