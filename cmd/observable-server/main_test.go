@@ -422,6 +422,32 @@ func TestAutomaticCertificatesWiring(t *testing.T) {
 	if loc := resp.Header.Get("Location"); resp.StatusCode/100 != 3 || !strings.HasPrefix(loc, "https://") {
 		t.Fatalf("plain HTTP: %d Location %q; want a redirect to HTTPS", resp.StatusCode, loc)
 	}
+	// The plain listener is capped too: one address holds a few connections.
+	http.DefaultClient.CloseIdleConnections()
+	noRedirect.CloseIdleConnections()
+	var silent []net.Conn
+	for range 16 {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+httpPort, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		silent = append(silent, c)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		closed := 0
+		for _, c := range silent {
+			if connlimitClosedByServer(c) {
+				closed++
+			}
+		}
+		if closed >= 16-challengeConnsPerAddress {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the plain listener closed %d of 16 silent connections from one address; want %d (a cap of %d)", closed, 16-challengeConnsPerAddress, challengeConnsPerAddress)
+		}
+	}
 	conn, err := tls.Dial("tcp", "127.0.0.1:"+port, &tls.Config{ServerName: "elsewhere.example", InsecureSkipVerify: true})
 	if err == nil {
 		conn.Close()

@@ -12,6 +12,15 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/observable-code/observable/internal/config"
+	"github.com/observable-code/observable/internal/connlimit"
+)
+
+// Caps of the plain-HTTP listener beside automatic certificates (ACME
+// challenges, redirects to HTTPS): within the descriptors the main
+// listener's --max-conns leaves free (connlimit.DefaultMaxConns).
+const (
+	challengeConns           = 64
+	challengeConnsPerAddress = 8
 )
 
 // tlsListener wraps ln in TLS when the configuration asks for it: with the
@@ -35,7 +44,14 @@ func tlsListener(ctx context.Context, ln net.Listener, cfg config.Config, log *s
 		}
 		challenge := &http.Server{Addr: cfg.TLSHTTPListen, Handler: m.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
-			if err := challenge.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			plain, err := net.Listen("tcp", cfg.TLSHTTPListen)
+			if err == nil {
+				// It only redirects and answers challenges: a few connections
+				// each, under the main listener's reserve of descriptors.
+				err = challenge.Serve(connlimit.New(plain, connlimit.Options{MaxConns: challengeConns,
+					PerAddress: challengeConnsPerAddress, Exempt: cfg.TrustProxy}))
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				// TLS-ALPN-01 on the HTTPS port still works without :80.
 				log.Warn("cannot answer ACME HTTP challenges; relying on the TLS challenge", "listen", cfg.TLSHTTPListen, "err", err)
 			}
