@@ -243,6 +243,7 @@ func TestJobsModelEditPauseSnooze(t *testing.T) {
 		document.querySelector('#job-pause').textContent === 'Resume' && document.querySelector('.state-line').textContent.includes('Paused')`)
 	p.tap("#job-pause")
 	jmWaitJob(t, srv, s.Key, "backup", "resumed", func(j jmJob) bool { return j.State != nil && *j.State != "paused" })
+	p.wait("the page says resumed", `document.querySelector('#job-pause').textContent === 'Pause'`)
 	p.tap("#snooze-1d")
 	j := jmWaitJob(t, srv, s.Key, "backup", "snoozed", func(j jmJob) bool { return j.SnoozedUntil != nil })
 	if left := time.Until(*j.SnoozedUntil); left < 23*time.Hour || left > 25*time.Hour {

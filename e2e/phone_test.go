@@ -173,9 +173,23 @@ func (p *phone) open(path string) {
 	p.do("open "+path, chromedp.Navigate(p.srv.URL+path))
 }
 
+// tap taps the element css names. The app redraws a section when data
+// arrives, so the node found can be replaced before the tap lands ("Could
+// not find node"): then the element is looked up again, a few times.
 func (p *phone) tap(css string) {
 	p.t.Helper()
-	p.do("tap "+css, chromedp.Tap(chromedp.CSS(css), chromedp.NodeVisible))
+	var err error
+	for range 5 {
+		ctx, cancel := context.WithTimeout(p.ctx, waitFor)
+		err = chromedp.Do(ctx, chromedp.Tap(chromedp.CSS(css), chromedp.NodeVisible))
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "Could not find node") {
+			break
+		}
+	}
+	if err != nil {
+		p.t.Fatalf("tap %s: %v\npage: %s", css, err, p.pageText())
+	}
 }
 
 // eval runs an expression in the page and decodes its JSON value into out.
