@@ -60,29 +60,29 @@ print(json.dumps({"file": observable.__file__, "results": out}))
 """
 
 
-def compat_published_venv(version: str) -> Path:
-    """The python of a venv holding observable-code==version from PyPI."""
-    tag = f"observable-code-{version}-py{sys.version_info[0]}.{sys.version_info[1]}"
-    final = CACHE / tag
+def compat_cached_venv(cache: Path, tag: str, packages: List[str]) -> Path:
+    """The python of a venv holding packages (wheels from PyPI), built once
+    in cache/tag: in a temporary directory, then renamed into place, so two
+    runs never share a half-built one."""
+    final = cache / tag
     python = final / "bin" / "python"
     if (final / ".complete").is_file() and python.exists():
         return python
-    CACHE.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{tag}-", dir=str(CACHE)))
+    cache.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{tag}-", dir=str(cache)))
     try:
         subprocess.run([sys.executable, "-m", "venv", str(build)], check=True,
                        capture_output=True, timeout=120)
         pip = subprocess.run(
             [str(build / "bin" / "python"), "-m", "pip", "install", "-q",
-             "--disable-pip-version-check", "--only-binary", ":all:",
-             f"observable-code=={version}"],
+             "--disable-pip-version-check", "--only-binary", ":all:", *packages],
             capture_output=True, text=True, timeout=PIP_TIMEOUT)
         if pip.returncode != 0:
-            pytest.fail(f"cannot install observable-code=={version} from PyPI into a venv: "
+            pytest.fail(f"cannot install {' '.join(packages)} from PyPI into a venv: "
                         f"{pip.stderr.strip()[-600:]}\nThese tests need PyPI (or a pip "
                         "mirror in PIP_INDEX_URL) once; later runs use the cache in "
-                        f"{CACHE}.", pytrace=False)
-        (build / ".complete").write_text(version + "\n")
+                        f"{cache}.", pytrace=False)
+        (build / ".complete").write_text("\n".join(packages) + "\n")
         try:
             os.rename(build, final)
         except OSError:
@@ -95,6 +95,12 @@ def compat_published_venv(version: str) -> Path:
     # beside it), so the rename does not matter; the console scripts, whose
     # first lines name the build directory, are never run.
     return python
+
+
+def compat_published_venv(version: str) -> Path:
+    """The python of a venv holding observable-code==version from PyPI."""
+    tag = f"observable-code-{version}-py{sys.version_info[0]}.{sys.version_info[1]}"
+    return compat_cached_venv(CACHE, tag, [f"observable-code=={version}"])
 
 
 class Published:
