@@ -136,7 +136,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, accept cre
 		return principal{sessionID: d.SessionID, device: &d, deviceToken: token}, nil
 	}
 	if accept&sessionKey == 0 {
-		return principal{}, domain.Errorf(domain.EDeviceTokenRequired, "this call is for a paired device; the session key cannot make it")
+		return principal{}, domain.Errorf(domain.EDeviceTokenRequired, "this call is for a paired device; the session key cannot make it: make it from the phone app, or pair a device with `observable pair`")
 	}
 	hash := secret.Hash(token)
 	id, ok := s.sessionKeys.get(string(hash))

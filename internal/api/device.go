@@ -98,7 +98,7 @@ func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request) error {
 }
 
 func pushUnavailable() error {
-	return domain.Errorf(domain.EPushUnavailable, "push notifications are not set up on this server")
+	return domain.Errorf(domain.EPushUnavailable, "push notifications are not set up on this server: ask its operator (its log says why); events still reach the app's feed")
 }
 
 func (s *Server) pushKey(w http.ResponseWriter, r *http.Request) error {
