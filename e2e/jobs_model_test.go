@@ -345,19 +345,23 @@ func jmWorker(t *testing.T, p *phone) context.Context {
 // jmInWorker evaluates an async expression in the service worker.
 func jmInWorker(t *testing.T, sw context.Context, expr string, out any) {
 	t.Helper()
+	if err := jmEvalInWorker(sw, expr, out); err != nil {
+		t.Fatalf("in the service worker, %s: %v", expr, err)
+	}
+}
+
+func jmEvalInWorker(sw context.Context, expr string, out any) error {
 	ctx, cancel := context.WithTimeout(sw, waitFor)
 	defer cancel()
 	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](`(async () => JSON.stringify(await (`+expr+`)))()`, chromedp.EvalAwaitPromise))
 	if err != nil {
-		t.Fatalf("in the service worker, %s: %v", expr, err)
+		return err
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		t.Fatalf("decode %s: %v", raw, err)
+		return fmt.Errorf("decode %s: %w", raw, err)
 	}
-	if err := json.Unmarshal([]byte(s), out); err != nil {
-		t.Fatalf("decode %s: %v", s, err)
-	}
+	return json.Unmarshal([]byte(s), out)
 }
 
 const jmNotifications = `self.registration.getNotifications().then(ns => ns.map(n => ({title: n.title, tag: n.tag,
@@ -400,33 +404,21 @@ func TestJobsModelNotificationActions(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("grant notifications: %v", err)
 	}
+	sw := jmWorker(t, p)
+	d := &pushDelivery{t: t, ctx: ctx, origin: srv.URL, reg: regID, eval: func(expr string, out any) error {
+		return jmEvalInWorker(sw, `(reg => (`+expr+`))(self.registration)`, out)
+	}}
 	push := func(payload map[string]any) {
 		t.Helper()
 		b, _ := json.Marshal(payload)
-		if _, err := chromedp.Call(ctx, serviceworker.DeliverPushMessage, serviceworker.DeliverPushMessageParams{
-			Origin: srv.URL, RegistrationID: regID, Data: string(b)}); err != nil {
-			t.Fatalf("deliver a push: %v", err)
-		}
+		d.push(string(b))
 	}
-	sw := jmWorker(t, p)
 	list := func(cond string) []jmShown {
 		t.Helper()
-		deadline := time.Now().Add(waitFor)
-		for {
-			var ok bool
-			jmInWorker(t, sw, jmNotifications+`.then(`+cond+`)`, &ok)
-			if ok {
-				var got []jmShown
-				jmInWorker(t, sw, jmNotifications, &got)
-				return got
-			}
-			if time.Now().After(deadline) {
-				var got []jmShown
-				jmInWorker(t, sw, jmNotifications, &got)
-				t.Fatalf("waited %s for notifications %s; shown: %+v", waitFor, cond, got)
-			}
-			time.Sleep(40 * time.Millisecond)
-		}
+		d.await(`reg.getNotifications().then(ns => ns.map(n => ({title: n.title})))`, cond)
+		var got []jmShown
+		jmInWorker(t, sw, jmNotifications, &got)
+		return got
 	}
 
 	// A missed run has no run to open: the notification opens the job and

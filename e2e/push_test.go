@@ -49,8 +49,11 @@ func TestNotificationPermissionIsAskedOnlyAfterATap(t *testing.T) {
 	}
 }
 
-// notifications lists what the service worker has shown.
-const notifications = `navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.map(n => ({title: n.title, body: n.body, tag: n.tag, url: n.data && n.data.url})))`
+// regNotifications lists what the service worker registration reg has shown.
+const regNotifications = `reg.getNotifications().then(ns => ns.map(n => ({title: n.title, body: n.body, tag: n.tag, url: n.data && n.data.url})))`
+
+// notifications is that list, from the page.
+const notifications = `navigator.serviceWorker.ready.then(reg => ` + regNotifications + `)`
 
 type shown struct {
 	Title, Body, Tag, URL string
@@ -88,13 +91,10 @@ func TestServiceWorkerShowsEveryPush(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("grant notifications: %v", err)
 	}
-	push := func(data string) {
-		t.Helper()
-		if _, err := chromedp.Call(ctx, serviceworker.DeliverPushMessage, serviceworker.DeliverPushMessageParams{
-			Origin: srv.URL, RegistrationID: regID, Data: data}); err != nil {
-			t.Fatalf("deliver a push: %v", err)
-		}
-	}
+	d := &pushDelivery{t: t, ctx: ctx, origin: srv.URL, reg: regID, eval: func(expr string, out any) error {
+		return p.eval(`navigator.serviceWorker.ready.then(reg => (`+expr+`))`, out)
+	}}
+	push := d.push
 	payload := func(body string, seq int, url string) string {
 		b, _ := json.Marshal(map[string]any{"title": "nightly_sync failed", "body": body, "tag": "job:nightly_sync",
 			"url": url, "kind": "failed", "job": "nightly_sync", "seq": seq, "status": "failed"})
@@ -104,7 +104,7 @@ func TestServiceWorkerShowsEveryPush(t *testing.T) {
 	// predicate on their list), then returns them.
 	list := func(cond string) []shown {
 		t.Helper()
-		p.wait("notifications: "+cond, notifications+`.then(`+cond+`)`)
+		d.await(regNotifications, cond)
 		var got []shown
 		p.js(notifications, &got)
 		return got
