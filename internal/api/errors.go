@@ -57,6 +57,11 @@ var statuses = map[string]answer{
 	domain.ETooManyEvents:       {status: http.StatusRequestEntityTooLarge},
 	domain.EURLTooLong:          {status: http.StatusUnprocessableEntity},
 	domain.ETooManyJobs:         {status: http.StatusUnprocessableEntity},
+	domain.ETooManyChannels:     {status: http.StatusUnprocessableEntity},
+	domain.EInvalidChannel:      {status: http.StatusBadRequest},
+	domain.EChannelRefused:      {status: http.StatusUnprocessableEntity},
+	domain.EEmailUnavailable:    {status: http.StatusServiceUnavailable},
+	domain.EChannelsUnavailable: {status: http.StatusServiceUnavailable},
 	domain.ERateLimited:         {status: http.StatusTooManyRequests},
 
 	domain.EPushUnavailable:     {status: http.StatusServiceUnavailable},

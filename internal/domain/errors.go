@@ -32,9 +32,11 @@ const (
 	EInvalidFormat      = "invalid_format"
 	EInvalidSize        = "invalid_size"
 	EInvalidLastEventID = "invalid_last_event_id"
-	EInvalidExpect      = "invalid_expect" // PATCH /api/v1/jobs/{name}: expect
-	EInvalidSnooze      = "invalid_snooze" // PATCH /api/v1/jobs/{name}: snooze_s
-	EInvalidSort        = "invalid_sort"   // GET /api/v1/jobs?sort=
+	EInvalidExpect      = "invalid_expect"  // PATCH /api/v1/jobs/{name}: expect
+	EInvalidSnooze      = "invalid_snooze"  // PATCH /api/v1/jobs/{name}: snooze_s
+	EInvalidSort        = "invalid_sort"    // GET /api/v1/jobs?sort=
+	EInvalidChannel     = "invalid_channel" // POST/PATCH /api/v1/channels: a type's field is missing or wrong
+	EChannelRefused     = "channel_refused" // a channel URL the server may not reach (loopback, private, plain http)
 
 	// Credentials (401, 403).
 	EUnauthorized        = "unauthorized"
@@ -49,6 +51,9 @@ const (
 	ETooManyEvents       = "too_many_events"
 	EURLTooLong          = "url_too_long"
 	ETooManyJobs         = "too_many_jobs"
+	ETooManyChannels     = "too_many_channels"
+	EEmailUnavailable    = "email_unavailable"    // an email channel on a server without --smtp-url
+	EChannelsUnavailable = "channels_unavailable" // no key to seal channel secrets with (--key-file on PostgreSQL)
 	ERateLimited         = "rate_limited"
 	ETooManyStreams      = "too_many_streams"
 	ETooManyConnections  = "too_many_connections"
@@ -63,10 +68,10 @@ var Codes = []string{
 	EInternal, EBadBody, EInvalidJSON, EInvalidEvent, EInvalidHost, EInvalidName, EInvalidNotify,
 	EInvalidMuted, EInvalidEndpoint, EInvalidKeys, EInvalidStatus, EInvalidLimit, EInvalidBefore,
 	EInvalidSeq, EInvalidWait, EInvalidTimeout, EInvalidFormat, EInvalidSize, EInvalidLastEventID,
-	EInvalidExpect, EInvalidSnooze, EInvalidSort,
+	EInvalidExpect, EInvalidSnooze, EInvalidSort, EInvalidChannel, EChannelRefused,
 	EUnauthorized, EBadOrigin, ESessionKeyRequired, EDeviceTokenRequired, EMethodNotAllowed,
 	ENotFound, EUnknownCode, ECodeUsedOrExpired, EBodyTooLarge, ETooManyEvents, EURLTooLong,
-	ETooManyJobs, ERateLimited, ETooManyStreams, ETooManyConnections, EPushUnavailable, EDatabaseUnavailable,
+	ETooManyJobs, ETooManyChannels, EEmailUnavailable, EChannelsUnavailable, ERateLimited, ETooManyStreams, ETooManyConnections, EPushUnavailable, EDatabaseUnavailable,
 	EShuttingDown, EDiskFull,
 }
 
