@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -312,40 +311,8 @@ func TestEdgeHalfSentRequestDoesNotHoldShutdown(t *testing.T) {
 	half := edgeRawRequest(t, p.url, "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+key+
 		"\r\nContent-Type: application/json\r\nContent-Length: 1000", `{"id":"half","name":"n",`)
 
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			client := &http.Client{Timeout: 5 * time.Second}
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := fmt.Sprintf("h%d-%d", w, i)
-				status, err := post(client, p.url, key, fmt.Sprintf(`{"id":%q,"name":"n","status":"completed"}`, id))
-				if err != nil {
-					return // the listener closed
-				}
-				switch status {
-				case http.StatusAccepted:
-					mu.Lock()
-					acked[id] = true
-					mu.Unlock()
-				case http.StatusServiceUnavailable:
-				default:
-					t.Errorf("an honest post during shutdown: %d", status)
-					return
-				}
-			}
-		}(w)
-	}
-	mainWaitAcked(t, &mu, acked, 20) // posts in flight, the half-sent body waiting
+	ps := startPosters(t, p.url, key, 4, 1<<30, true, oneEvent("h"))
+	ps.wait(t, 20) // posts in flight, the half-sent body waiting
 	start := time.Now()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	exited := make(chan error, 1)
@@ -356,11 +323,10 @@ func TestEdgeHalfSentRequestDoesNotHoldShutdown(t *testing.T) {
 			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.log)
 		}
 	case <-time.After(8 * time.Second):
-		close(stop)
+		ps.halt()
 		t.Fatalf("still running %v after SIGTERM: the half-sent request holds the shutdown", time.Since(start))
 	}
-	close(stop)
-	wg.Wait()
+	acked := ps.halt()
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("shutdown took %v", took)
 	}

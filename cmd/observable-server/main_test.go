@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -156,37 +155,15 @@ func TestAcknowledgedEventsSurviveSIGKILL(t *testing.T) {
 	db, port := filepath.Join(t.TempDir(), "durable.db"), freePort(t)
 	p := startServer(t, db, port)
 	key := p.createSession()
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			client := &http.Client{Timeout: 5 * time.Second}
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := fmt.Sprintf("w%d-%d", w, i)
-				body := fmt.Sprintf(`{"events":[{"id":%q,"name":"durable","status":"completed"},{"id":"%s-b","name":"durable","status":"failed"}]}`, id, id)
-				if status, err := post(client, p.url, key, body); err == nil && status == http.StatusAccepted {
-					mu.Lock()
-					acked[id], acked[id+"-b"] = true, true
-					mu.Unlock()
-				}
-			}
-		}(w)
-	}
+	ps := startPosters(t, p.url, key, 16, 1<<30, false, func(w, i int) ([]string, string) {
+		id := fmt.Sprintf("w%d-%d", w, i)
+		return []string{id, id + "-b"}, fmt.Sprintf(`{"events":[{"id":%q,"name":"durable","status":"completed"},{"id":"%s-b","name":"durable","status":"failed"}]}`, id, id)
+	})
 	// Kill mid-load, once enough is acknowledged for the check to prove something.
-	mainWaitAcked(t, &mu, acked, 400)
+	ps.wait(t, 400)
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	p.cmd.Wait()
-	close(stop)
-	wg.Wait()
+	acked := ps.halt()
 	if len(acked) < 200 {
 		t.Fatalf("only %d events acknowledged before the kill; the test proves little", len(acked))
 	}
@@ -221,32 +198,8 @@ func TestSIGTERMFinishesInFlightWork(t *testing.T) {
 	streamDone := make(chan struct{})
 	go func() { io.Copy(io.Discard, stream.Body); close(streamDone) }()
 
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			client := &http.Client{Timeout: 5 * time.Second}
-			for i := 0; i < 10000; i++ {
-				id := fmt.Sprintf("t%d-%d", w, i)
-				status, err := post(client, p.url, key, fmt.Sprintf(`{"id":%q,"name":"n","status":"completed"}`, id))
-				if err != nil {
-					return
-				}
-				if status == http.StatusAccepted {
-					mu.Lock()
-					acked[id] = true
-					mu.Unlock()
-				} else if status != http.StatusServiceUnavailable {
-					t.Errorf("status %d during shutdown", status)
-					return
-				}
-			}
-		}(w)
-	}
-	mainWaitAcked(t, &mu, acked, 100) // posts in flight when the signal comes
+	ps := startPosters(t, p.url, key, 8, 10000, true, oneEvent("t"))
+	ps.wait(t, 100) // posts in flight when the signal comes
 	start := time.Now()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	err = p.cmd.Wait()
@@ -256,7 +209,7 @@ func TestSIGTERMFinishesInFlightWork(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("shutdown took %v", took)
 	}
-	wg.Wait()
+	acked := ps.halt()
 	select {
 	case <-streamDone:
 	case <-time.After(5 * time.Second):
