@@ -72,6 +72,15 @@ var statuses = map[string]answer{
 	domain.EDiskFull:            {status: http.StatusInsufficientStorage},
 }
 
+// StatusOf is the HTTP status of an error code, for the pages other
+// packages serve (the pairing page) to answer as the API does.
+func StatusOf(code string) int {
+	if a, ok := statuses[code]; ok {
+		return a.status
+	}
+	return http.StatusInternalServerError
+}
+
 // apiError is the contract's error body.
 type apiError struct {
 	Code    string `json:"code"`

@@ -53,8 +53,8 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 	if r.status != 405 || r.errorCode(t) != "method_not_allowed" || r.header.Get("Allow") != "GET, POST" {
 		t.Fatalf("wrong method: %d Allow %q %s", r.status, r.header.Get("Allow"), r.body)
 	}
-	if r := h.do("POST", "/", nil); r.status != 405 {
-		t.Fatalf("POST to the app: %d", r.status)
+	if r := h.do("POST", "/", nil); r.status != 405 || r.errorCode(t) != "method_not_allowed" || r.header.Get("Allow") != "GET, HEAD" {
+		t.Fatalf("POST to the app: %d Allow %q %s", r.status, r.header.Get("Allow"), r.body)
 	}
 	if r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("Referrer-Policy") != "no-referrer" {
 		t.Fatalf("security headers missing: %v", r.header)

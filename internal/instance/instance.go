@@ -83,7 +83,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, writers int, lo
 			}
 		},
 	})
-	site := web.New(web.Options{Store: st, PublicURL: cfg.PublicURL, Logger: log})
+	site := web.New(web.Options{Store: st, PublicURL: cfg.PublicURL, Logger: log, Status: api.StatusOf})
 	in.api = api.New(api.Options{
 		PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBatchEvents: cfg.MaxBatchEvents,
 		SessionRate: cfg.SessionRate, SessionBurst: cfg.SessionBurst, SessionsPerMinute: cfg.SessionsPerMinute,

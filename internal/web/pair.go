@@ -116,7 +116,7 @@ func (s *Site) pairingFailed(w http.ResponseWriter, err error) {
 		code := domain.ErrorCode(err)
 		s.log.Warn("pairing page", "code", code, "err", err)
 		w.Header().Set("Retry-After", strconv.Itoa(int(domain.DefaultWait(code).Seconds())))
-		s.pages.render(w, http.StatusServiceUnavailable, "message", messagePage{
+		s.pages.render(w, s.status(code), "message", messagePage{
 			Title:   "Try again",
 			Heading: "The server could not read this pairing code",
 			Lines:   []string{unavailableReason[code] + " Reload this page in a few seconds; the code stays valid until it expires."},
@@ -129,6 +129,15 @@ func (s *Site) pairingFailed(w http.ResponseWriter, err error) {
 			Lines:   []string{"The failure has been logged. Reload this page; if it keeps failing, run `observable pair` on your computer for a new code."},
 		}, s.log)
 	}
+}
+
+// status is the HTTP status of an error code: the API's table (Options.Status),
+// so that the page and the API answer a full disk alike.
+func (s *Site) status(code string) int {
+	if s.opts.Status != nil {
+		return s.opts.Status(code)
+	}
+	return http.StatusServiceUnavailable
 }
 
 // secureRequest reports whether the browser sees this page as a secure

@@ -129,7 +129,7 @@ func TestPairPageWhenTheDatabaseFails(t *testing.T) {
 	}{
 		{"unavailable", fmt.Errorf("read pairing: %w: database is locked", store.ErrUnavailable), http.StatusServiceUnavailable, "did not answer. Reload this page in a few seconds", true},
 		// Each says its own reason, not "the database did not answer".
-		{"disk full", fmt.Errorf("read pairing: %w: locked disk", store.ErrDiskFull), http.StatusServiceUnavailable, "disk is full; the server&#39;s operator must free space. Reload this page", true},
+		{"disk full", fmt.Errorf("read pairing: %w: locked disk", store.ErrDiskFull), http.StatusInsufficientStorage, "disk is full; the server&#39;s operator must free space. Reload this page", true},
 		{"shutting down", domain.Wrap(errors.New("locked"), domain.EShuttingDown, "shutting down"), http.StatusServiceUnavailable, "It is restarting. Reload this page in a few seconds", true},
 		{"a bug", errors.New("sql: locked column out of range"), http.StatusInternalServerError, "has been logged", false},
 	}

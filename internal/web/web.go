@@ -29,6 +29,9 @@ type Options struct {
 	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Status maps an error code to its HTTP status (api.StatusOf: the one
+	// table); nil answers every unavailability with 503.
+	Status func(code string) int
 }
 
 // Site is the phone app.
@@ -59,12 +62,9 @@ func (s *Site) Version() string { return s.assets.version }
 // App serves the app shell for the app's own paths, its static files, the
 // service worker and the manifest; everything else is a 404.
 func (s *Site) App() http.Handler {
+	// Only GET and HEAD get here: the API's route answers other methods
+	// with its 405 (api/ops.go).
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
 		p := r.URL.Path
 		switch {
 		case s.assets.routes.match(p): // app.js's ROUTES: see routes.go
