@@ -46,8 +46,8 @@ def _settings_or_warn() -> Optional[_config.Settings]:
     return settings if settings.session_id else None
 
 
-def activate() -> _track.Push:
-    """Create the client on the first event; returns the push to use."""
+def activate() -> _track.Route:
+    """Create the client on the first event; returns (and routes to) its queue."""
     global _client, _settings
     with _init_lock:
         current = _track.current_route()
@@ -64,11 +64,11 @@ def activate() -> _track.Push:
             _warn.warn_once("setup", f"events are not sent: {e}")
             client = None
         _client = client
-        push = client.push if client is not None else _track.discard
-        _track.route(push)
+        target: _track.Route = client.queue if client is not None else _track.discard
+        _track.route(target)
         if client is not None:
             _register_exit()
-        return push
+        return target
 
 
 def _register_exit() -> None:

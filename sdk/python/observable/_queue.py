@@ -1,10 +1,11 @@
 """The bounded queue between the caller's threads and the sender thread.
 
-Callers append Call records to a deque (atomic under the GIL, no lock).
-The sender thread wakes when the first record arrives after it went idle:
-callers set an Event only when they see the idle flag, so a busy stream of
-events costs no wake-ups. A wake-up lost to a race is picked up at the next
-record or after the thread's idle timeout.
+Callers (_track, the route's hot path) append Call records to `items`, a
+deque (atomic under the GIL, no lock), while it holds fewer than `limit`;
+past it they call refuse(). The sender thread wakes when the first record
+arrives after it went idle: callers call wake() only when they see the idle
+flag, so a busy stream of events costs no wake-ups. A wake-up lost to a
+race is picked up at the next record or after the thread's idle timeout.
 
 A flush travels through the queue as a FlushRequest behind the records
 queued before it, so "delivered" means "everything before the flush".
@@ -35,28 +36,18 @@ class FlushRequest:
 
 
 class CallQueue:
+    """What _track.route() takes: the fields and methods the hot path uses."""
+
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.items: Deque[Union[Call, FlushRequest]] = deque()
-        self.dropped = 0  # records refused at the bound (counted by callers)
+        self.dropped = 0  # records refused at the bound
         self.idle = False  # the sender thread waits for a wake-up
         self._wake = threading.Event()
-        self.push = self._make_push()
 
-    def _make_push(self) -> Callable[[Call], None]:
-        # Closure variables, not attributes: this runs on every tracked call.
-        q, limit, append, state, wake = self.items, self.limit, self.items.append, self, self._wake.set
-
-        def push(item: Call) -> None:
-            if len(q) < limit:
-                append(item)
-                if state.idle:
-                    state.idle = False
-                    wake()
-            else:
-                state.dropped += 1
-
-        return push
+    def refuse(self) -> None:
+        """A caller met the bound: its record is dropped, and counted."""
+        self.dropped += 1
 
     def __len__(self) -> int:
         return len(self.items)

@@ -36,7 +36,6 @@ class SenderThread:
         self.transport = _transport.Transport(api_url, session_id)
         self.spool = _spool.Spool(api_url, session_id)
         self.queue = CallQueue(MAX_QUEUE)
-        self.push = self.queue.push
         self.outbox = Outbox()
         self.link = Link(api_url, self.transport)
         self.losses = Losses(self.queue)

@@ -41,30 +41,51 @@ from typing import Any, AsyncGenerator, Callable, Dict, Generator, Optional, Tup
 
 from . import _expect
 from ._record import Call, Job, Scope, new_call
+from ._route import Discard, Forward
 
 F = TypeVar("F", bound=Callable[..., Any])
-Push = Callable[[Call], None]
+Route = Any  # a sink (see _route) or a function taking each record
 
 _IN_CALL = Scope(None, None, 0.0, None)
 _var: ContextVar[Any] = ContextVar("observable_trace", default=None)
 _get = _var.get
 _set = _var.set
+_reset = _var.reset
 
 
 def discard(item: Call) -> None:
     """The route when the SDK is disabled (no credentials)."""
 
 
-_starter: Callable[[], Push] = lambda: discard  # replaced by _client at import
+_DISCARD = Discard()
+_starter: Callable[[], Any] = lambda: None  # replaced by _client at import
 
 
 def _first_push(item: Call) -> None:
-    """The route until the first event: start delivery, then push."""
-    _starter()(item)
+    """The route until the first event: start delivery, then queue."""
+    _starter()
+    if _sink is not _FIRST:
+        _put(item)
 
 
-# Looked up on every call (a module global: the cheapest indirection).
-_push: Push = _first_push
+_FIRST = Forward(_first_push)
+# The route, read on every call as module globals (the cheapest lookup):
+# the sink, its items, their append and its bound (see _route).
+_routed: Route = None
+_sink: Any = _FIRST
+_items: Any = _FIRST.items
+_append: Callable[[Call], None] = _FIRST.items.append
+_limit: int = _FIRST.limit
+
+
+def _put(item: Call) -> None:
+    """Queue a record: what the hot paths below write out inline."""
+    if len(_items) < _limit:
+        _append(item)
+        if _sink.idle:
+            _sink.wake()
+    else:
+        _sink.refuse()
 
 # The wrappers' code objects, for the sender thread to recognise their frames.
 RUN_CODES: "set[Any]" = set()
@@ -80,7 +101,7 @@ _warm = False  # True once the process's first tracked call started delivery
 def _cold_start() -> None:
     """The first tracked call: start delivery now, then make every wrapper plain."""
     global _warm
-    if _push is _first_push:
+    if _sink is _FIRST:
         try:
             _starter()
         except Exception:
@@ -119,21 +140,31 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_rearm_after_fork)
 
 
-def on_first_event(starter: Callable[[], Push]) -> None:
-    """Call starter() at the first event; it returns (and routes to) the push to use."""
+def on_first_event(starter: Callable[[], Any]) -> None:
+    """Call starter() at the first event; it routes the records (route())."""
     global _starter
     _starter = starter
 
 
-def route(push: Optional[Push]) -> None:
-    """Send records to push from now on; None: back to starting at the next event."""
-    global _push
-    _push = _first_push if push is None else push
+def route(target: Route) -> None:
+    """Send records to target from now on: a sink (see _route) or a function
+    taking each record; None: back to starting at the next event."""
+    global _routed, _sink, _items, _append, _limit
+    if target is None:
+        sink: Any = _FIRST
+    elif target is discard:
+        sink = _DISCARD
+    elif hasattr(target, "items"):
+        sink = target
+    else:
+        sink = Forward(target)
+    _routed = target
+    _sink, _items, _append, _limit = sink, sink.items, sink.items.append, sink.limit
 
 
-def current_route() -> Optional[Push]:
-    """The push records go to; None while the first event has not started delivery."""
-    return None if _push is _first_push else _push
+def current_route() -> Route:
+    """What route() was given; None while the first event has not started delivery."""
+    return _routed
 
 
 def trace(key: str, value: Any) -> None:
@@ -160,7 +191,12 @@ def trace(key: str, value: Any) -> None:
 
 def event(name: str, status: str = "completed", **kwargs: Any) -> None:
     """Post an event without wrapping a function; kwargs become metadata."""
-    _push(new_call(Call, (name, status, None, perf_counter(), kwargs, None, None)))
+    if len(_items) < _limit:  # _put(), inline
+        _append(new_call(Call, (name, status, None, perf_counter(), kwargs, None, None)))
+        if _sink.idle:
+            _sink.wake()
+    else:
+        _sink.refuse()
 
 
 def _take_pending() -> Any:
@@ -226,7 +262,7 @@ class _Tracker:
             outer = scope.outer
             _set(outer if type(outer) is Scope else None)
             open_blocks.pop(id(scope), None)
-            _push(new_call(Call, (self.job, None, scope.start, end, outer, scope, failure)))
+            _put(new_call(Call, (self.job, None, scope.start, end, outer, scope, failure)))
         else:
             # Entered in another context (rare: e.g. a generator or an
             # asyncio callback split the block): no duration to report.
@@ -234,7 +270,7 @@ class _Tracker:
                 if open_scope.owner is self:
                     open_blocks.pop(key, None)
                     break
-            _push(new_call(Call, (self.job, None, None, end, None, None, failure)))
+            _put(new_call(Call, (self.job, None, None, end, None, None, failure)))
 
     async def __aenter__(self) -> "_Tracker":
         return self.__enter__()
@@ -301,37 +337,74 @@ def track(name: Any, *, every: Any = None, schedule: Any = None, tz: Any = None,
     return _Tracker(name, Job(name, expect))
 
 
+def _failed(name: Any, start: float, token: Any, failure: Any) -> None:
+    """The end of a tracked call that raised (off the hot path: a call is affordable)."""
+    end = perf_counter()
+    scope = _get()
+    outer = token.old_value
+    if type(outer) is dict:
+        _set(None)
+    else:
+        try:
+            _reset(token)
+        except ValueError:
+            _set(outer if type(outer) is Scope else None)
+    _put(new_call(Call, (name, None, start, end, outer, scope, failure)))
+
+
 def _wrap_sync(name: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def tracked(*args: Any, **kwargs: Any) -> Any:
-        outer = _set(_IN_CALL).old_value  # one C call where _get() + _set() were two
+        token = _set(_IN_CALL)
         start = perf_counter()
         try:
-            result = fn(*args, **kwargs)
+            result = fn(*args, **kwargs) if kwargs else fn(*args)
         except BaseException as exc:
-            end = perf_counter()
-            scope = _set(outer if type(outer) is Scope else None).old_value
-            _push(new_call(Call, (name, None, start, end, outer, scope, (exc, exc.__traceback__))))
+            _failed(name, start, token, (exc, exc.__traceback__))
             raise
         end = perf_counter()
-        scope = _set(outer if type(outer) is Scope else None).old_value
-        _push(new_call(Call, (name, None, start, end, outer, scope, None)))
+        scope = _get()
+        outer = token.old_value
+        if type(outer) is dict:
+            _set(None)  # the traces pending for this call are used up
+        else:
+            try:
+                _reset(token)  # back to the enclosing call's scope, or to nothing
+            except ValueError:  # resumed in another context (a coroutine driven by hand)
+                _set(outer if type(outer) is Scope else None)
+        if len(_items) < _limit:  # _put(), inline
+            _append(new_call(Call, (name, None, start, end, outer, scope, None)))
+            if _sink.idle:
+                _sink.wake()
+        else:
+            _sink.refuse()
         return result
 
     def cold(*args: Any, **kwargs: Any) -> Any:  # tracked's body, after _cold_start()
         _cold_start()
-        outer = _set(_IN_CALL).old_value
+        token = _set(_IN_CALL)
         start = perf_counter()
         try:
-            result = fn(*args, **kwargs)
+            result = fn(*args, **kwargs) if kwargs else fn(*args)
         except BaseException as exc:
-            end = perf_counter()
-            scope = _set(outer if type(outer) is Scope else None).old_value
-            _push(new_call(Call, (name, None, start, end, outer, scope, (exc, exc.__traceback__))))
+            _failed(name, start, token, (exc, exc.__traceback__))
             raise
         end = perf_counter()
-        scope = _set(outer if type(outer) is Scope else None).old_value
-        _push(new_call(Call, (name, None, start, end, outer, scope, None)))
+        scope = _get()
+        outer = token.old_value
+        if type(outer) is dict:
+            _set(None)  # the traces pending for this call are used up
+        else:
+            try:
+                _reset(token)  # back to the enclosing call's scope, or to nothing
+            except ValueError:  # resumed in another context (a coroutine driven by hand)
+                _set(outer if type(outer) is Scope else None)
+        if len(_items) < _limit:  # _put(), inline
+            _append(new_call(Call, (name, None, start, end, outer, scope, None)))
+            if _sink.idle:
+                _sink.wake()
+        else:
+            _sink.refuse()
         return result
 
     return _arm(tracked, cold)
@@ -342,34 +415,56 @@ def _wrap_async(name: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
     # helper would add a call to every tracked call on the caller's thread.
     @functools.wraps(fn)
     async def tracked(*args: Any, **kwargs: Any) -> Any:
-        outer = _set(_IN_CALL).old_value  # one C call where _get() + _set() were two
+        token = _set(_IN_CALL)
         start = perf_counter()
         try:
-            result = await fn(*args, **kwargs)
+            result = await (fn(*args, **kwargs) if kwargs else fn(*args))
         except BaseException as exc:
-            end = perf_counter()
-            scope = _set(outer if type(outer) is Scope else None).old_value
-            _push(new_call(Call, (name, None, start, end, outer, scope, (exc, exc.__traceback__))))
+            _failed(name, start, token, (exc, exc.__traceback__))
             raise
         end = perf_counter()
-        scope = _set(outer if type(outer) is Scope else None).old_value
-        _push(new_call(Call, (name, None, start, end, outer, scope, None)))
+        scope = _get()
+        outer = token.old_value
+        if type(outer) is dict:
+            _set(None)  # the traces pending for this call are used up
+        else:
+            try:
+                _reset(token)  # back to the enclosing call's scope, or to nothing
+            except ValueError:  # resumed in another context (a coroutine driven by hand)
+                _set(outer if type(outer) is Scope else None)
+        if len(_items) < _limit:  # _put(), inline
+            _append(new_call(Call, (name, None, start, end, outer, scope, None)))
+            if _sink.idle:
+                _sink.wake()
+        else:
+            _sink.refuse()
         return result
 
     async def cold(*args: Any, **kwargs: Any) -> Any:  # tracked's body, after _cold_start()
         _cold_start()
-        outer = _set(_IN_CALL).old_value
+        token = _set(_IN_CALL)
         start = perf_counter()
         try:
-            result = await fn(*args, **kwargs)
+            result = await (fn(*args, **kwargs) if kwargs else fn(*args))
         except BaseException as exc:
-            end = perf_counter()
-            scope = _set(outer if type(outer) is Scope else None).old_value
-            _push(new_call(Call, (name, None, start, end, outer, scope, (exc, exc.__traceback__))))
+            _failed(name, start, token, (exc, exc.__traceback__))
             raise
         end = perf_counter()
-        scope = _set(outer if type(outer) is Scope else None).old_value
-        _push(new_call(Call, (name, None, start, end, outer, scope, None)))
+        scope = _get()
+        outer = token.old_value
+        if type(outer) is dict:
+            _set(None)  # the traces pending for this call are used up
+        else:
+            try:
+                _reset(token)  # back to the enclosing call's scope, or to nothing
+            except ValueError:  # resumed in another context (a coroutine driven by hand)
+                _set(outer if type(outer) is Scope else None)
+        if len(_items) < _limit:  # _put(), inline
+            _append(new_call(Call, (name, None, start, end, outer, scope, None)))
+            if _sink.idle:
+                _sink.wake()
+        else:
+            _sink.refuse()
         return result
 
     return _arm(tracked, cold)
@@ -390,9 +485,9 @@ def _wrap_gen(name: Any, fn: Callable[..., Generator[Any, Any, Any]]) -> Callabl
         try:
             result = yield from fn(*args, **kwargs)
         except BaseException as exc:
-            _push(new_call(Call, (name, None, start, perf_counter(), pending, None, (exc, exc.__traceback__))))
+            _put(new_call(Call, (name, None, start, perf_counter(), pending, None, (exc, exc.__traceback__))))
             raise
-        _push(new_call(Call, (name, None, start, perf_counter(), pending, None, None)))
+        _put(new_call(Call, (name, None, start, perf_counter(), pending, None, None)))
         return result
 
     return tracked
@@ -417,9 +512,9 @@ def _wrap_async_gen(name: Any, fn: Callable[..., AsyncGenerator[Any, Any]]) -> C
                 else:
                     item = await agen.asend(sent)
         except StopAsyncIteration:
-            _push(new_call(Call, (name, None, start, perf_counter(), pending, None, None)))
+            _put(new_call(Call, (name, None, start, perf_counter(), pending, None, None)))
         except BaseException as exc:
-            _push(new_call(Call, (name, None, start, perf_counter(), pending, None, (exc, exc.__traceback__))))
+            _put(new_call(Call, (name, None, start, perf_counter(), pending, None, (exc, exc.__traceback__))))
             raise
 
     return tracked
