@@ -16,7 +16,10 @@ subtracts the bare call of the same kind measured in the same run. Rows:
 
 What is measured is the work on the caller's thread: the SDK's sender
 thread is stopped and the queue is emptied between rounds, so neither its
-network work nor a growing queue (GC) leaks into the figure. The
+network work nor a growing queue (GC) leaks into the figure. Emptying it
+gives each record back to its pool, as the sender does once it has built
+it (_record.recycle); `--no-recycle` drops them instead, which shows the
+cost while the pools are empty (the first calls, a burst past the pool). The
 `--with-sender` mode instead starts the real server and keeps the sender
 delivering to it during the run, which shows the whole process's cost per
 call (the GIL is shared with the sender's JSON and HTTP work). `--look`
@@ -38,7 +41,7 @@ from typing import Any, Callable, Dict, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import observable  # noqa: E402
-from observable import _client  # noqa: E402
+from observable import _client, _record  # noqa: E402
 
 
 def one_round_sync(fn: Callable[[], Any], calls: int) -> float:
@@ -185,6 +188,8 @@ def main() -> None:
     parser.add_argument("--with-sender", action="store_true",
                         help="start the real server and keep the sender delivering to it")
     parser.add_argument("--look", action="store_true", help="time the sender's look for long calls instead")
+    parser.add_argument("--no-recycle", action="store_true",
+                        help="drop the records between rounds instead of giving them back to their pools")
     args = parser.parse_args()
     if args.look:
         look_rows()
@@ -232,9 +237,11 @@ def main() -> None:
         client.stop()
         time.sleep(1.2)  # the thread is gone: it is no longer idle, so callers never wake it
         client.queue.clear()
+        queue, recycle = client.queue, (lambda record: None) if args.no_recycle else _record.recycle
 
         def between() -> None:
-            client.queue.clear()
+            for record in queue.take_all()[0]:
+                recycle(record)
 
     rounds, calls = args.rounds, args.calls
     gc.collect()
@@ -256,7 +263,8 @@ def main() -> None:
 
     base = {"sync": rows["bare sync"], "async": rows["bare async"]}
     print(f"Python {sys.version.split()[0]} · {rounds} rounds × {calls} calls · best round, ns per call"
-          + (" · sender live" if live else " · caller thread only"))
+          + (" · sender live" if live else " · caller thread only")
+          + (" · records not recycled" if args.no_recycle else ""))
     print(f"{'':24} {'per call':>10} {'added':>10}")
     for name, value in rows.items():
         kind = "async" if "async" in name else "sync"

@@ -1,6 +1,6 @@
 """From what the caller's thread queued to the event the server accepts.
 
-The caller's thread only queues a Call (_record.py); everything costly
+The caller's thread only queues a record (_record.py); everything costly
 happens here, on the sender thread: ids, wall-clock time, the error's
 traceback, metadata serialisation and the contract's validation rules, so
 the server never rejects a batch the SDK sent.
@@ -17,7 +17,7 @@ import traceback
 from types import TracebackType
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
-from ._record import Call, Failure, Job, Scope
+from ._record import Failure, Job, Record, Scope
 from ._serialize import dumps, metadata_json, safe_str, truncate_text
 from ._version import __version__
 
@@ -161,7 +161,7 @@ def make_source() -> Dict[str, Any]:
     }
 
 
-def _merged_metadata(call: Call) -> Optional[Dict[Any, Any]]:
+def _merged_metadata(call: Record) -> Optional[Dict[Any, Any]]:
     before = call.before if type(call.before) is dict else None
     during = call.during.meta if type(call.during) is Scope else None
     if not before:
@@ -173,7 +173,7 @@ def _merged_metadata(call: Call) -> Optional[Dict[Any, Any]]:
     return merged
 
 
-def build(call: Call, source: Dict[str, Any], wall_offset: float, run: Optional[str] = None) -> Built:
+def build(call: Record, source: Dict[str, Any], wall_offset: float, run: Optional[str] = None) -> Built:
     """The event the server accepts. wall_offset = time.time() - perf_counter().
 
     run: the run id, when the call was announced by a `started` event (_runs)."""

@@ -1,6 +1,6 @@
 """The bounded queue between the caller's threads and the sender thread.
 
-Callers (_track, the route's hot path) append Call records to `items`, a
+Callers (_wrap, the route's hot path) append records to `items`, a
 deque (atomic under the GIL, no lock), while it holds fewer than `limit`;
 past it they call refuse(). The sender thread wakes when the first record
 arrives after it went idle: callers call wake() only when they see the idle
@@ -17,7 +17,7 @@ import threading
 from collections import deque
 from typing import Callable, Deque, List, Optional, Tuple, Union
 
-from ._record import Call
+from ._record import Record
 
 
 class FlushRequest:
@@ -36,11 +36,11 @@ class FlushRequest:
 
 
 class CallQueue:
-    """What _track.route() takes: the fields and methods the hot path uses."""
+    """What _wrap.route() takes: the fields and methods the hot path uses."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.items: Deque[Union[Call, FlushRequest]] = deque()
+        self.items: Deque[Union[Record, FlushRequest]] = deque()
         self.dropped = 0  # records refused at the bound
         self.idle = False  # the sender thread waits for a wake-up
         self._wake = threading.Event()
@@ -72,10 +72,10 @@ class CallQueue:
         self._wake.clear()
         self.idle = False
 
-    def take(self, n: int) -> Tuple[List[Call], Optional[FlushRequest]]:
+    def take(self, n: int) -> Tuple[List[Record], Optional[FlushRequest]]:
         """Up to n records, stopping after a flush request (returned apart)."""
         q = self.items
-        out: List[Call] = []
+        out: List[Record] = []
         while q and len(out) < n:
             item = q.popleft()
             if isinstance(item, FlushRequest):
@@ -83,10 +83,10 @@ class CallQueue:
             out.append(item)
         return out, None
 
-    def take_all(self) -> Tuple[List[Call], List[FlushRequest]]:
+    def take_all(self) -> Tuple[List[Record], List[FlushRequest]]:
         """Everything queued (exit and spill), flush requests set apart."""
         q = self.items
-        calls: List[Call] = []
+        calls: List[Record] = []
         requests: List[FlushRequest] = []
         while q:
             item = q.popleft()

@@ -5,10 +5,10 @@ run id, and its end carries the same id (contract v1.1 "Runs"). The caller's
 thread does nothing for this: no id, no timer, no record at the start. The
 sender thread looks every RUN_AFTER/4 seconds at what is running instead:
   - each thread's stack (sys._current_frames()) for the frames of our sync
-    and async wrappers (_track.RUN_CODES), whose locals hold the job and
+    and async wrappers (_wrap.RUN_CODES), whose locals hold the job and
     the start time;
   - each asyncio task's await chain, for async calls suspended in an await;
-  - the with-blocks open now (_track.open_blocks).
+  - the with-blocks open now (_block.open_blocks).
 A call is known by (start, job): start is its own perf_counter() reading,
 which its end record carries too, so overlapping runs of one job (threads,
 tasks) each get their own id. Generators are not marked: a suspended one
@@ -23,8 +23,8 @@ import threading
 from time import perf_counter
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
-from . import _track
-from ._record import Call
+from . import _block, _wrap
+from ._record import Record
 
 Key = Tuple[float, Any]
 
@@ -58,14 +58,14 @@ class Runs:
 
     def wait_hint(self, timeout: float) -> float:
         """How long the sender may sleep and still look in time."""
-        if not _track.RUN_CODES and not _track.open_blocks:
+        if not _wrap.RUN_CODES and not _block.open_blocks:
             return timeout
         return max(0.0, min(timeout, self.next_look - self.clock()))
 
     def look(self) -> List[Tuple[Any, float, str]]:
         """(job, start, run id) for each call that has now run long enough to be announced."""
         now = self.clock()
-        if now < self.next_look or (not _track.RUN_CODES and not _track.open_blocks):
+        if now < self.next_look or (not _wrap.RUN_CODES and not _block.open_blocks):
             return []
         self.next_look = now + LOOK_EVERY
         self.own_thread = threading.get_ident()
@@ -83,7 +83,7 @@ class Runs:
         self.ended &= seen  # gone from the stack: its end cannot be confused any more
         return new
 
-    def finish(self, call: Call) -> Optional[str]:
+    def finish(self, call: Record) -> Optional[str]:
         """The run id an ending call carries, if it was announced."""
         start = call.start
         if start is None or call.status is not None:
@@ -104,7 +104,7 @@ class Runs:
     # --- what is running -----------------------------------------------------
 
     def _running(self) -> Iterator[Tuple[Any, float]]:
-        codes = _track.RUN_CODES
+        codes = _wrap.RUN_CODES
         if codes:
             for ident, frame in sys._current_frames().items():
                 if ident == self.own_thread:
@@ -118,7 +118,7 @@ class Runs:
             coroutines = {code for code in codes if code.co_flags & _CO_COROUTINE}
             if coroutines:  # no async def tracked: no task to walk
                 yield from self._suspended_tasks(coroutines)
-        for scope in _copy(lambda: list(_track.open_blocks.values())):
+        for scope in _copy(lambda: list(_block.open_blocks.values())):
             owner = scope.owner
             if owner is not None:
                 yield owner.job, scope.start

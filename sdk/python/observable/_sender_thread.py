@@ -20,7 +20,7 @@ from ._delivery import ACKED, DROP, MAX_BATCH_BYTES, RETRY, Link, Losses, Verdic
 from ._events import Built
 from ._outbox import Outbox
 from ._queue import CallQueue, FlushRequest
-from ._record import Call
+from ._record import Record, recycle
 from ._spool_drain import SpoolDrain
 
 MAX_QUEUE = 50_000
@@ -152,7 +152,7 @@ class SenderThread:
         if request is not None:
             self.flushes.append(request)
 
-    def _build(self, calls: List[Call]) -> List[Built]:
+    def _build(self, calls: List[Record]) -> List[Built]:
         out: List[Built] = []
         offset = time.time() - time.perf_counter()
         for call in calls:
@@ -162,6 +162,7 @@ class SenderThread:
                 self.losses.add(1)
                 _warn.warn_once("build", "an event could not be prepared and was skipped "
                                 f"({type(e).__name__}: {e})")
+            recycle(call)  # built: nothing holds it any more (see _record)
         return out
 
     def _build_all(self) -> List[Built]:

@@ -145,9 +145,14 @@ def test_every_queued_item_is_the_typed_record(captured):
     observable.event("manual", amount=4)
 
     assert len(captured.items) == 8
+    kinds = {"sync": [_record.Returned, _record.Call], "coro": [_record.Returned], "gen": [_record.Call],
+             "agen": [_record.Call], "async_block": [_record.Call], "block": [_record.Call],
+             "manual": [_record.Posted]}
+    assert {name: [type(i) for i in captured.items if i.name == name] for name in kinds} == kinds
     for item in captured.items:
-        assert type(item) is _record.Call, item
         assert item.during is None or type(item.during) is _record.Scope, item
+        # One field set, whatever the kind: what the sender reads of each.
+        assert all(hasattr(item, f) for f in _record.Call._fields), item
     by_name = {item.name: item for item in captured.items}
     assert by_name["manual"].before == {"amount": 4} and by_name["manual"].status == "completed"
     assert by_name["block"].during.meta == {"in_block": 3}
