@@ -35,12 +35,15 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startServer(t *testing.T) *server {
+// startServer starts a server with extra flags after the test's own (e.g.
+// "--channel-allow", "127.0.0.1") and waits until it is ready.
+func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	s := &server{t: t, URL: "http://" + addr, logs: &syncbuf.Buffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(serverBin, "--listen", addr, "--database", filepath.Join(t.TempDir(), "x.db"),
-		"--public-url", s.URL, "--sessions-per-minute", "0")
+	args := append([]string{"--listen", addr, "--database", filepath.Join(t.TempDir(), "x.db"),
+		"--public-url", s.URL, "--sessions-per-minute", "0"}, extra...)
+	s.cmd = exec.Command(serverBin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start the server: %v", err)

@@ -53,6 +53,15 @@ type Store interface {
 	Setting(ctx context.Context, key string) (string, error)
 	SetSettingOnce(ctx context.Context, key, value string) (string, error)
 	store.Pings
+	// Channels (channels.go).
+	CreateChannel(ctx context.Context, c domain.Channel, confirmHash []byte, now time.Time) error
+	ListChannels(ctx context.Context, sessionID int64) ([]domain.Channel, error)
+	GetChannel(ctx context.Context, sessionID int64, id string) (domain.Channel, error)
+	UpdateChannel(ctx context.Context, sessionID int64, id string, p domain.ChannelPatch) (domain.Channel, error)
+	DeleteChannel(ctx context.Context, sessionID int64, id string) error
+	ConfirmChannel(ctx context.Context, tokenHash []byte, now time.Time) (domain.Channel, error)
+	ChannelByConfirmHash(ctx context.Context, tokenHash []byte) (domain.Channel, error)
+	QueueChannelMessage(ctx context.Context, sessionID int64, id, kind string, now time.Time) error
 }
 
 // Options are the settings the API reads (from config.Config, by the
@@ -90,6 +99,8 @@ type Deps struct {
 	// Web serves the phone app (GET /) and PairPage the pairing page.
 	Web      http.Handler
 	PairPage http.Handler
+	// Channels are the channels routes' parts (channels.go).
+	Channels ChannelDeps
 	// Now is the clock (tests may move it).
 	Now func() time.Time
 }
@@ -112,6 +123,7 @@ type Server struct {
 	outageLog throttle
 	bodies    bodyReads
 	pings     pingState
+	chanTests *limiter
 }
 
 // handlerFunc is a handler that returns its failure for serve to answer.
@@ -140,6 +152,7 @@ func New(opts Options, deps Deps) *Server {
 	s.sessionLimit = newLimiter(opts.SessionRate, float64(opts.SessionBurst))
 	s.createLimit = newLimiter(float64(opts.SessionsPerMinute)/60, float64(opts.SessionsPerMinute))
 	s.qrLimit = newLimiter(float64(opts.QRPerMinute)/60, float64(opts.QRPerMinute))
+	s.chanTests = newLimiter(1/chanTestEvery.Seconds(), 1)
 	return s
 }
 
@@ -168,6 +181,15 @@ func (s *Server) Routes() []Route {
 		{"GET", "/api/v1/device", deviceToken, s.getDevice},
 		{"PATCH", "/api/v1/device", deviceToken, s.patchDevice},
 		{"DELETE", "/api/v1/device", deviceToken, s.deleteDevice},
+		// Channels (channels.go); the confirmation page takes no credential:
+		// its token is one (channels_confirm.go).
+		{"GET", "/api/v1/channels", deviceToken, s.listChannels},
+		{"POST", "/api/v1/channels", deviceToken, s.createChannel},
+		{"PATCH", "/api/v1/channels/{id}", deviceToken, s.patchChannel},
+		{"DELETE", "/api/v1/channels/{id}", deviceToken, s.deleteChannel},
+		{"POST", "/api/v1/channels/{id}/test", deviceToken, s.testChannel},
+		{"GET", confirmPath, none, s.confirmPage},
+		{"POST", confirmPath, none, s.confirmChannel},
 		// The published observable-code SDK (compat.go).
 		{"POST", compatEventsPath, sessionKey, s.postCompatEvents},
 		{"POST", "/api/sessions", none, s.createCompatSession},

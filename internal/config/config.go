@@ -68,6 +68,15 @@ type Config struct {
 	PushContact string
 	PushAllow   []string
 
+	// Channels (docs/channels.md): the SMTP relay of email channels, the
+	// hosts a channel may reach although loopback or private, and the file
+	// of the key that seals channel secrets ("" on PostgreSQL when unset:
+	// channels are then unavailable).
+	SMTPURL      string
+	SMTPFrom     string
+	ChannelAllow []string
+	KeyFile      string
+
 	// TLS.
 	TLSCert   string
 	TLSKey    string
@@ -123,7 +132,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	c := Default()
 	fs := flag.NewFlagSet("observable-server", flag.ContinueOnError)
 	fs.SetOutput(out)
-	var trustProxy, pushAllow string
+	var trustProxy, pushAllow, channelAllow string
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address to listen on, host:port")
 	fs.StringVar(&c.Database, "database", c.Database, "a SQLite file path, or a postgres:// URL to share one database between instances")
 	fs.StringVar(&c.PublicURL, "public-url", "", "the address a phone uses to reach this server, e.g. https://observable.example.com (default: this machine's LAN address)")
@@ -150,6 +159,10 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	fs.StringVar(&trustProxy, "trust-proxy", "", "comma-separated networks of reverse proxies whose X-Forwarded-For is trusted, e.g. 10.0.0.0/8")
 	fs.StringVar(&c.PushContact, "push-contact", c.PushContact, "mailto: or https: contact sent to push services in the VAPID claim")
 	fs.StringVar(&pushAllow, "push-allow", "", "extra push service hosts allowed besides the browsers' own (comma-separated)")
+	fs.StringVar(&c.SMTPURL, "smtp-url", "", "mail relay of email channels: smtp://[user:password@]host:port (STARTTLS when offered) or smtps://… (TLS); needs --smtp-from")
+	fs.StringVar(&c.SMTPFrom, "smtp-from", "", "the From address of email channels' messages, e.g. alerts@example.com")
+	fs.StringVar(&channelAllow, "channel-allow", "", "hosts a channel may reach although loopback or private, over plain http too (comma-separated HOST[:PORT], *.domain or an IP network)")
+	fs.StringVar(&c.KeyFile, "key-file", "", "file of the key that seals channel secrets (default: the SQLite path + .key, made on first start; on PostgreSQL give every instance the same file)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS with --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.TLSDomain, "tls-domain", "", "public domain to get certificates for automatically (ACME, Let's Encrypt); needs ports 80 and 443")
@@ -182,6 +195,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		return c, fmt.Errorf("--trust-proxy: %w", err)
 	}
 	c.PushAllow = splitList(pushAllow)
+	c.ChannelAllow = splitList(channelAllow)
 	return c, c.finish()
 }
 
@@ -242,6 +256,9 @@ func (c *Config) finish() error {
 	}
 	if err := push.CheckContact(c.PushContact); err != nil {
 		return fmt.Errorf("--push-contact %w", err)
+	}
+	if err := c.finishChannels(); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -53,6 +53,10 @@ type JobModel struct {
 	FailStreak   int            // consecutive failed runs
 	Running      []RunningRun
 	Recent       [][2]int64 // [start ms, duration ms or -1], oldest first
+	// Zone is the IANA zone the job's latest event came from (its source's
+	// tz, SourceZone): its daily rhythm is learned there as well as in UTC,
+	// so that summer time does not move it. "" when none said.
+	Zone string
 }
 
 // Expectation is the one that applies: the user's, else code's, else the learned one;
@@ -82,6 +86,11 @@ func (m *JobModel) Apply(ev *StoredEvent) (ended bool) {
 			if e, err := expect.Parse(ev.Expect, expect.Code); err == nil {
 				m.Code = &e
 			}
+		}
+	}
+	if len(ev.Source) > 0 {
+		if z := SourceZone(ev.Source); z != "" {
+			m.Zone = z
 		}
 	}
 	if ev.Status == StatusLog { // a note: no run begins or ends
@@ -137,6 +146,9 @@ func (m *JobModel) Learn(opt expect.Options) {
 			d = time.Duration(r[1]) * time.Millisecond
 		}
 		runs = append(runs, expect.Run{Start: time.UnixMilli(r[0]), Duration: d})
+	}
+	if loc, ok := zoneOf(m.Zone); ok && m.Zone != "" && !slices.Contains(opt.Zones, loc) {
+		opt.Zones = append(opt.Zones[:len(opt.Zones):len(opt.Zones)], loc)
 	}
 	if e, ok := expect.Learn(runs, opt); ok {
 		m.Learned = &e

@@ -33,6 +33,7 @@ type Instance struct {
 	metrics   *metrics.Metrics
 	broker    *live.Broker
 	push      *push.Service
+	channels  *channels
 	committer *ingest.Committer
 	api       *api.Server
 
@@ -69,6 +70,10 @@ func New(ctx context.Context, cfg config.Config, st store.Store, writers int, lo
 		in.broker.Close()
 		return nil, fmt.Errorf("set up push: %w", err)
 	}
+	if in.channels, err = newChannels(cfg, st, m, in.push.Wake, log); err != nil {
+		in.broker.Close()
+		return nil, fmt.Errorf("set up channels: %w", err)
+	}
 	in.committer = ingest.New(st, ingest.Options{
 		Workers: writers,
 		// A database that stops answering (a partition, not a refusal) must
@@ -91,27 +96,31 @@ func New(ctx context.Context, cfg config.Config, st store.Store, writers int, lo
 		PingBodyLimit: cfg.PingBodyLimit,
 	}, api.Deps{
 		Store: st, Committer: in.committer, Broker: in.broker, Metrics: m, Logger: log,
-		Push: in.push, Web: site.App(), PairPage: site.PairPage(),
+		Push: in.push, Web: site.App(), PairPage: site.PairPage(), Channels: in.channels.deps,
 	})
 	in.startBackground()
 	return in, nil
 }
 
 // published fans a commit out: its events to the streams, and a wake-up to
-// the push worker when the commit queued a notification.
+// the push and channel workers when the commit queued a message for them.
 func (in *Instance) published(batch []*store.Append) {
-	queued := 0
+	queued, channels := 0, 0
 	for _, a := range batch {
 		in.broker.Publish(a.SessionID, a.Stored)
 		queued += a.Pushes
+		channels += a.Channels
 	}
 	if queued > 0 {
 		in.push.Wake()
 	}
+	if channels > 0 {
+		in.channels.Wake()
+	}
 }
 
 // startBackground starts the tasks every instance runs beside requests:
-// retention, push delivery and, on a shared database, the listener for
+// retention, push and channel delivery and, on a shared database, the listener for
 // other instances' commits.
 func (in *Instance) startBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -124,8 +133,13 @@ func (in *Instance) startBackground() {
 		OnPruned: func(n int64) { in.metrics.PrunedEvents.Add(float64(n)) }}
 	goBackground(func() { pruner.Run(ctx) })
 	goBackground(func() { in.push.Run(ctx) })
-	// The job model's evaluator: missed and overdue runs (docs/jobs.md).
-	evaluator := jobs.New(in.store, jobs.Options{Wake: in.push.Wake, Logger: in.log})
+	if w := in.channels.worker; w != nil {
+		goBackground(func() { w.Run(ctx) })
+	}
+	// The job model's evaluator: missed and overdue runs (docs/jobs.md). Its
+	// alerts go to phones and channels alike.
+	wake := func() { in.push.Wake(); in.channels.Wake() }
+	evaluator := jobs.New(in.store, jobs.Options{Wake: wake, Logger: in.log})
 	goBackground(func() { evaluator.Run(ctx) })
 	if l, ok := in.store.(store.Listener); ok && in.cfg.IsPostgres() {
 		goBackground(func() {

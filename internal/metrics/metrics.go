@@ -26,6 +26,7 @@ type Metrics struct {
 	DatabaseErrors  *prometheus.CounterVec // by operation
 	Requests        *prometheus.CounterVec // by route and status code
 	PushSent        *prometheus.CounterVec // by result
+	ChannelMessages *prometheus.CounterVec // by result
 	RateLimited     *prometheus.CounterVec // by limit
 	PrunedEvents    prometheus.Counter
 	PairingsClaimed prometheus.Counter
@@ -53,12 +54,13 @@ func New() *Metrics {
 	m.DatabaseErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "observable_database_errors_total", Help: "Database operations that failed, by operation."}, []string{"op"})
 	m.Requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "observable_http_requests_total", Help: "HTTP requests, by route and status code."}, []string{"route", "code"})
 	m.PushSent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "observable_push_notifications_total", Help: "Push deliveries, by result."}, []string{"result"})
+	m.ChannelMessages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "observable_channel_messages_total", Help: "Channel deliveries (webhook, Slack, Discord, ntfy, email), by result."}, []string{"result"})
 	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "observable_rate_limited_total", Help: "Requests refused by a rate limit, by limit."}, []string{"limit"})
 	m.PrunedEvents = prometheus.NewCounter(prometheus.CounterOpts{Name: "observable_events_pruned_total", Help: "Events deleted by retention."})
 	m.PairingsClaimed = prometheus.NewCounter(prometheus.CounterOpts{Name: "observable_pairings_claimed_total", Help: "Devices paired."})
 	m.SessionsCreated = prometheus.NewCounter(prometheus.CounterOpts{Name: "observable_sessions_created_total", Help: "Sessions created."})
 	for _, c := range []prometheus.Collector{m.EventsAccepted, m.EventsDuplicate, m.EventsRejected, m.IngestLatency, m.CommitEvents,
-		m.CommitLatency, m.StreamSubs, m.StreamDropped, m.ConnsRefused, m.DatabaseErrors, m.Requests, m.PushSent, m.RateLimited,
+		m.CommitLatency, m.StreamSubs, m.StreamDropped, m.ConnsRefused, m.DatabaseErrors, m.Requests, m.PushSent, m.ChannelMessages, m.RateLimited,
 		m.PrunedEvents, m.PairingsClaimed, m.SessionsCreated} {
 		f(c)
 	}

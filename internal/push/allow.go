@@ -3,11 +3,11 @@ package push
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
+
+	"github.com/observable-code/observable/internal/hostallow"
 )
 
 // defaultHosts are the push services of the browsers a phone may run. An
@@ -28,15 +28,18 @@ var defaultHosts = []string{
 // hundred bytes (Windows' are the longest).
 const maxEndpointLen = 2048
 
-// allowEntry is one host an endpoint may point at.
+// allowEntry is one host an endpoint may point at. Unlike a
+// --channel-allow entry, one without a port allows the scheme's default
+// port only (a push service is a service, not a host), and there are no
+// CIDRs and no '_' in names: push services are public DNS names.
 type allowEntry struct {
-	host     string     // lower case; for a wildcard, the part after "*."
-	addr     netip.Addr // set when host is an IP literal
-	wildcard bool
-	port     string // "" means the scheme's default port only
-	explicit bool   // given by the operator rather than built in
+	hostallow.Entry
+	explicit bool // given by the operator rather than built in
 	loopback bool
 }
+
+// allowSyntax is what --push-allow takes.
+var allowSyntax = hostallow.Syntax{Give: "a host name, optionally with :port (e.g. push.example.com or 127.0.0.1:8443)"}
 
 // allowList is the built-in hosts plus the operator's own.
 type allowList struct {
@@ -71,67 +74,17 @@ func newAllowList(extra []string) (allowList, error) {
 // parseAllowEntry reads "host", "host:port", "*.domain", "1.2.3.4:port" or
 // "[::1]:port".
 func parseAllowEntry(s string) (allowEntry, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	notURL := errors.New("give a host name, optionally with :port (e.g. push.example.com or 127.0.0.1:8443), not a URL")
-	if s == "" {
+	if strings.TrimSpace(s) == "" {
 		return allowEntry{}, errors.New("is empty; give a host name such as push.example.com")
 	}
-	if strings.ContainsAny(s, "/@?#") {
-		return allowEntry{}, notURL
+	e, err := hostallow.Parse(s, allowSyntax)
+	if err != nil {
+		return allowEntry{}, err
 	}
-	host, port := s, ""
-	if strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1 {
-		var err error
-		if host, port, err = net.SplitHostPort(s); err != nil {
-			if !strings.HasPrefix(s, "[") || !strings.HasSuffix(s, "]") {
-				return allowEntry{}, notURL
-			}
-			host, port = strings.Trim(s, "[]"), ""
-		}
-		if port != "" && !validPort(port) {
-			return allowEntry{}, fmt.Errorf("port %q must be a number from 1 to 65535", port)
-		}
+	if e.Addr.IsValid() {
+		return allowEntry{Entry: e, loopback: e.Addr.IsLoopback()}, nil
 	}
-	e := allowEntry{host: host, port: port}
-	if addr, err := netip.ParseAddr(host); err == nil {
-		e.addr = addr.Unmap()
-		e.host = e.addr.String()
-		e.loopback = e.addr.IsLoopback()
-		return e, nil
-	}
-	if rest, ok := strings.CutPrefix(host, "*."); ok {
-		e.wildcard, e.host = true, rest
-	}
-	if !validHostName(e.host) || (e.wildcard && !strings.Contains(e.host, ".")) {
-		return allowEntry{}, errors.New("is not a valid host name (letters, digits, '-' and '.'; a wildcard must look like *.example.com)")
-	}
-	e.loopback = e.host == "localhost" && !e.wildcard
-	return e, nil
-}
-
-func validPort(p string) bool {
-	n, err := strconv.Atoi(p)
-	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == p
-}
-
-// validHostName accepts plain DNS names only: no trailing dot, no
-// percent-encoding, no empty labels.
-func validHostName(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
+	return allowEntry{Entry: e, loopback: e.Host == "localhost" && !e.Wildcard}, nil
 }
 
 // check reports why endpoint may not be used, or nil.
@@ -156,11 +109,11 @@ func (l *allowList) check(endpoint string) error {
 		return refuse("must not have a #fragment")
 	}
 	host, port := strings.ToLower(u.Hostname()), u.Port()
-	if port != "" && !validPort(port) {
+	if port != "" && !hostallow.ValidPort(port) {
 		return refuse(fmt.Sprintf("has an invalid port %q", port))
 	}
 	addr, ipErr := netip.ParseAddr(host)
-	if ipErr != nil && !validHostName(host) {
+	if ipErr != nil && !hostallow.ValidHostName(host, false) {
 		return refuse(fmt.Sprintf("has an invalid host name %q", host))
 	}
 	for i := range l.entries {
@@ -176,7 +129,7 @@ func (l *allowList) check(endpoint string) error {
 	if ipErr == nil {
 		return refuse(fmt.Sprintf("points at the IP address %s, which is not an allowed push service", u.Host))
 	}
-	if port != "" && port != defaultPort(u.Scheme) {
+	if port != "" && port != hostallow.DefaultPort(u.Scheme) {
 		return refuse(fmt.Sprintf("points at %s, a port no allowed push service uses", u.Host))
 	}
 	return refuse(fmt.Sprintf("points at %q, which is not a browser push service", host))
@@ -186,32 +139,25 @@ func (e *allowEntry) matchesHost(host string, addr netip.Addr, isIP bool) bool {
 	if isIP {
 		// An IP literal only ever matches an operator's explicit IP entry:
 		// no built-in push service is addressed by IP.
-		return e.addr.IsValid() && e.addr == addr.Unmap()
+		return e.Addr.IsValid() && e.Addr == addr.Unmap()
 	}
-	if e.addr.IsValid() {
+	if e.Addr.IsValid() {
 		return false
 	}
-	if e.wildcard {
-		return strings.HasSuffix(host, "."+e.host)
+	if e.Wildcard {
+		return strings.HasSuffix(host, "."+e.Host)
 	}
-	return host == e.host
+	return host == e.Host
 }
 
 func (e *allowEntry) matchesPort(scheme, port string) bool {
 	if port == "" {
-		port = defaultPort(scheme)
+		port = hostallow.DefaultPort(scheme)
 	}
-	if e.port == "" {
-		return port == defaultPort(scheme)
+	if e.Port == "" {
+		return port == hostallow.DefaultPort(scheme)
 	}
-	return port == e.port
-}
-
-func defaultPort(scheme string) string {
-	if scheme == "http" {
-		return "80"
-	}
-	return "443"
+	return port == e.Port
 }
 
 // hostOf is what logs show of an endpoint: the endpoint itself is a

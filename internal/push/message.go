@@ -7,13 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
+	"github.com/observable-code/observable/internal/alerttext"
 	"github.com/observable-code/observable/internal/domain"
 	"github.com/observable-code/observable/internal/store"
 )
@@ -48,9 +46,11 @@ var budgets = []struct{ name, detail int }{{120, 300}, {60, 150}, {30, 60}, {16,
 // buildMessage writes the notification for one event, or for the incident
 // (in, nil for an AlertEvent) the event belongs to.
 func buildMessage(kind string, ev *domain.StoredEvent, in *domain.Incident) ([]byte, error) {
+	if kind == domain.AlertChannelOff {
+		return channelOffMessage()
+	}
 	for _, b := range budgets {
-		m := describe(kind, ev, b.name, b.detail)
-		incidentText(&m, kind, ev, in, b.name)
+		m := describe(kind, ev, in, b.name, b.detail)
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false) // text is shown as text; escaping only costs bytes
@@ -64,37 +64,8 @@ func buildMessage(kind string, ev *domain.StoredEvent, in *domain.Incident) ([]b
 	return nil, fmt.Errorf("notification for event %d does not fit %d bytes", ev.Seq, maxPayload)
 }
 
-func describe(kind string, ev *domain.StoredEvent, nameRunes, detailRunes int) message {
-	name := clip(clean(ev.Name), nameRunes)
-	var dur string
-	if ev.DurationMS != nil {
-		dur = formatDuration(*ev.DurationMS)
-	}
-	status := clean(ev.Status) // a lowercase word by validation; cleaned all the same, as it is shown
-	var title, body string
-	switch {
-	case kind == domain.AlertRecovered:
-		title = name + " recovered"
-		body = title + " — completed"
-		if dur != "" {
-			body += " in " + dur
-		}
-	case ev.Status == domain.StatusCompleted:
-		title = name + " completed"
-		body = title
-		if dur != "" {
-			body += " in " + dur
-		}
-	default:
-		title = name + " " + status
-		body = title
-		if dur != "" {
-			body += " after " + dur
-		}
-	}
-	if line := errorLine(ev.Error, detailRunes); line != "" && kind != domain.AlertRecovered {
-		body += " — " + line
-	}
+func describe(kind string, ev *domain.StoredEvent, in *domain.Incident, nameRunes, detailRunes int) message {
+	title, body := alerttext.Words(kind, ev, in, nameRunes, detailRunes)
 	// Job and Tag keep the name as it is: they identify the job to the
 	// service worker and are never shown, and cleaned they could make two
 	// jobs one.
@@ -104,72 +75,10 @@ func describe(kind string, ev *domain.StoredEvent, nameRunes, detailRunes int) m
 		Tag:    jobTag(ev.Name),
 		URL:    "/runs/" + strconv.FormatInt(ev.Seq, 10),
 		Kind:   kind,
-		Job:    clip(ev.Name, nameRunes),
+		Job:    alerttext.Clip(ev.Name, nameRunes),
 		Seq:    ev.Seq,
 		Status: ev.Status,
 	}
-}
-
-// incidentText writes the words of an incident's alert over describe's:
-// missed, overdue, slow and fast say what is wrong, recovered for how long it
-// was and how many runs failed ("nightly_sync recovered after 3 h 12 min, 4
-// failed runs"). A failure keeps describe's words (with its error).
-func incidentText(m *message, kind string, ev *domain.StoredEvent, in *domain.Incident, nameRunes int) {
-	name := clip(clean(ev.Name), nameRunes)
-	var dur string
-	if ev.DurationMS != nil {
-		dur = formatDuration(*ev.DurationMS)
-	}
-	switch kind {
-	case domain.IncidentMissed:
-		m.Title, m.Body = name+" missed", name+" missed: no run came when one was due"
-	case domain.IncidentOverdue:
-		m.Title, m.Body = name+" overdue", name+" overdue: a run started and has not ended in time"
-	case domain.IncidentSlow:
-		m.Title, m.Body = name+" too slow", name+" too slow"
-		if dur != "" {
-			m.Body += ": took " + dur
-		}
-	case domain.IncidentFast:
-		m.Title, m.Body = name+" too fast", name+" too fast"
-		if dur != "" {
-			m.Body += ": done in " + dur
-		}
-	case domain.IncidentFailed:
-		if in != nil && in.Runs > 1 {
-			m.Body += fmt.Sprintf(" (%d failed runs in a row)", in.Runs)
-		}
-	case domain.AlertRecovered:
-		if in == nil || in.ClosedAt == nil {
-			return
-		}
-		m.Body = name + " recovered after " + formatDuration(float64(in.ClosedAt.Sub(in.OpenedAt.Time).Milliseconds()))
-		switch {
-		case in.Runs == 1:
-			m.Body += ", 1 failed run"
-		case in.Runs > 1:
-			m.Body += fmt.Sprintf(", %d failed runs", in.Runs)
-		}
-	}
-}
-
-// errorLine is "Type: first line of the message", as a person reads a
-// Python exception.
-func errorLine(e *domain.ErrorInfo, runes int) string {
-	if e == nil {
-		return ""
-	}
-	line := clean(e.Type)
-	for _, l := range strings.Split(e.Message, "\n") {
-		if l = strings.TrimSpace(clean(l)); l != "" {
-			if line != "" {
-				line += ": "
-			}
-			line += l
-			break
-		}
-	}
-	return clip(line, runes)
 }
 
 // jobTag is the same for every run of a job, so a phone replaces the job's
@@ -180,7 +89,7 @@ func jobTag(name string) string {
 		return "job:" + name
 	}
 	sum := sha256.Sum256([]byte(name))
-	return "job:" + clip(name, 24) + "#" + hex.EncodeToString(sum[:8])
+	return "job:" + alerttext.Clip(name, 24) + "#" + hex.EncodeToString(sum[:8])
 }
 
 // jobTopic is the Topic header (RFC 8030 §5.4: at most 32 characters of the
@@ -191,96 +100,36 @@ func jobTopic(name string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])[:32]
 }
 
-// clean makes event text fit to show in a notification, which phones draw
-// as plain text with none of the app's isolation (unicode-bidi: isolate):
-//   - line breaks, tabs and other control characters become spaces, since a
-//     notification is one or two lines;
-//   - invisible format characters become U+FFFD: bidirectional overrides,
-//     embeddings, isolates and marks (U+202A–U+202E, U+2066–U+2069, U+200E,
-//     U+200F, U+061C), zero-width spaces and joiners (U+200B–U+200D, U+2060,
-//     U+FEFF), and the rest of Unicode's Cf category and invisible fillers.
-//
-// Made visible rather than dropped: dropped, "deploy\u200b" would read
-// exactly as another job "deploy", and "invoice\u202Efdp.exe" as a job of
-// the attacker's choosing; U+FFFD shows that something was there. It rather
-// than a "<U+202E>" marker because it costs one character of the budget
-// (eight for the marker, whose ASCII could itself pass for part of a name),
-// and it is what invalid UTF-8 already becomes. The price is that emoji
-// joined by U+200D show as their parts with a U+FFFD between them.
-func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
-			return ' '
-		case invisible(r):
-			return '\uFFFD'
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
+// channelOffMessage is the push of kind domain.AlertChannelOff: about no
+// event, and naming neither the channel's host nor anything of its
+// settings (its URL may be a secret); Settings shows which one and why.
+// One tag for all, so that two channels turned off make one notification.
+func channelOffMessage() ([]byte, error) {
+	return json.Marshal(message{
+		Title: "A channel was turned off",
+		Body:  "Open Settings to see why and turn it on again.",
+		Tag:   "channel-off",
+		URL:   "/settings",
+		Kind:  domain.AlertChannelOff,
+	})
 }
 
-// invisible reports whether r is drawn as nothing (or reorders what is
-// around it) while being a character of its own: Unicode's format
-// characters (Cf), which hold every bidirectional and zero-width control,
-// and the fillers that are letters by category but blank on screen.
-func invisible(r rune) bool {
-	switch r {
-	case '\u034F', '\u115F', '\u1160', '\u17B4', '\u17B5', '\u3164', '\uFFA0':
-		return true
+// pushTopic is the job's Topic header, or for a push about no event (a
+// channel turned off) one of its kind.
+func pushTopic(job store.PushJob) string {
+	if job.Event == nil {
+		return jobTopic("\x00" + job.Kind)
 	}
-	return unicode.Is(unicode.Cf, r)
-}
-
-// clip shortens s to at most n runes, marking the cut with an ellipsis.
-func clip(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	runes := []rune(s)
-	return strings.TrimRightFunc(string(runes[:n-1]), unicode.IsSpace) + "…"
-}
-
-// formatDuration says how long a run took the way a person would: "450 ms",
-// "3.2 s", "12 s", "4 min 5 s", "2 h 3 min".
-func formatDuration(ms float64) string {
-	if math.IsNaN(ms) || ms < 0 {
-		return ""
-	}
-	if r := math.Round(ms); r < 1000 {
-		return strconv.FormatFloat(r, 'f', 0, 64) + " ms"
-	}
-	if tenths := math.Round(ms / 100); tenths < 100 {
-		return strconv.FormatFloat(tenths/10, 'f', -1, 64) + " s"
-	}
-	secs := int64(math.Round(ms / 1000))
-	switch {
-	case secs < 60:
-		return fmt.Sprintf("%d s", secs)
-	case secs < 3600:
-		if secs%60 == 0 {
-			return fmt.Sprintf("%d min", secs/60)
-		}
-		return fmt.Sprintf("%d min %d s", secs/60, secs%60)
-	}
-	mins := (secs + 30) / 60
-	if mins%60 == 0 {
-		return fmt.Sprintf("%d h", mins/60)
-	}
-	return fmt.Sprintf("%d h %d min", mins/60, mins%60)
+	return jobTopic(job.Event.Name)
 }
 
 // alertTime is when an alert came to be, for its TTL: its event's, or for a
 // missed or overdue run (about the job's last event, maybe long ago) when the
-// incident opened.
+// incident opened. A push about no event (a channel turned off) is sent
+// when it is claimed, so it is as old as that.
 func alertTime(job store.PushJob) time.Time {
-	t := job.Event.ReceivedAt.Time
-	if in := job.Incident; in != nil {
-		if in.OpenedAt.After(t) {
-			t = in.OpenedAt.Time
-		}
-		if in.ClosedAt != nil && in.ClosedAt.After(t) {
-			t = in.ClosedAt.Time
-		}
+	if job.Event == nil {
+		return time.Now()
 	}
-	return t
+	return alerttext.At(job.Event, job.Incident)
 }

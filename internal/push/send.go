@@ -15,6 +15,7 @@ import (
 
 	webpush "github.com/SherClockHolmes/webpush-go"
 
+	"github.com/observable-code/observable/internal/alerttext"
 	"github.com/observable-code/observable/internal/domain"
 	"github.com/observable-code/observable/internal/store"
 )
@@ -66,7 +67,7 @@ func (s *Service) attempt(ctx, book context.Context, job store.PushJob, log *slo
 	}
 	// The claim read the event with the job: no query of its own here.
 	ev := job.Event
-	if ev == nil {
+	if ev == nil && job.Kind != domain.AlertChannelOff {
 		return s.complete(book, job, log, ResultSkipped, "the event is gone (retention)")
 	}
 	age := time.Since(alertTime(job))
@@ -120,7 +121,7 @@ func (s *Service) send(ctx context.Context, job store.PushJob, payload []byte, t
 		HTTPClient:      s.client,
 		RecordSize:      recordSize,
 		Subscriber:      s.sub,
-		Topic:           jobTopic(job.Event.Name),
+		Topic:           pushTopic(job),
 		TTL:             max(int(ttl/time.Second), 1),
 		Urgency:         urgency,
 		VAPIDPublicKey:  s.keys.Public,
@@ -134,7 +135,7 @@ func (s *Service) send(ctx context.Context, job store.PushJob, payload []byte, t
 	return reply{
 		status:     resp.StatusCode,
 		retryAfter: min(retryAfter(resp.Header.Get("Retry-After"), time.Now()), s.opts.TTL),
-		reason:     clip(strings.TrimSpace(clean(string(body))), 200),
+		reason:     alerttext.Clip(strings.TrimSpace(alerttext.Clean(string(body))), 200),
 	}, nil
 }
 
@@ -171,7 +172,7 @@ func (s *Service) retryLater(book context.Context, job store.PushJob, log *slog.
 	}
 	delay := max(s.backoff(job.Attempts), after)
 	at := time.Now().Add(delay)
-	if at.After(job.Event.ReceivedAt.Add(s.opts.TTL)) {
+	if at.After(alertTime(job).Add(s.opts.TTL)) {
 		log.Warn("push: giving up on a notification that could only arrive after its TTL", "last_error", reason)
 		return s.complete(book, job, log, ResultFailed, "")
 	}

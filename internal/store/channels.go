@@ -46,6 +46,9 @@ type Channels interface {
 	// ConfirmChannel marks verified the email channel whose confirmation
 	// token hashes to tokenHash (domain.ErrNotFound when none does).
 	ConfirmChannel(ctx context.Context, tokenHash []byte, now time.Time) (domain.Channel, error)
+	// ChannelByConfirmHash is the channel waiting for the confirmation token
+	// that hashes to tokenHash, unconfirmed (domain.ErrNotFound when none).
+	ChannelByConfirmHash(ctx context.Context, tokenHash []byte) (domain.Channel, error)
 	// QueueChannelMessage queues a message of kind (test, confirm) for one
 	// channel of the session.
 	QueueChannelMessage(ctx context.Context, sessionID int64, id, kind string, now time.Time) error
@@ -59,6 +62,10 @@ type Channels interface {
 	CompleteChannelJob(ctx context.Context, id int64, channelID string) error
 	// RetryChannelJob releases a job to be tried again at at.
 	RetryChannelJob(ctx context.Context, id int64, at time.Time, lastErr string) error
+	// PostponeChannelJob releases a job that was claimed but not tried
+	// (its destination's turn had not come, or the instance stopped), due at
+	// at: the claim's attempt is given back.
+	PostponeChannelJob(ctx context.Context, id int64, at time.Time) error
 	// FailChannelJob gives a job up: the channel's LastError becomes
 	// message, Failures grows by one, and once it reaches
 	// domain.ChannelDisableAfter with the first of them at least

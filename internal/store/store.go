@@ -41,6 +41,7 @@ type Store interface {
 	PushQueue
 	Pings
 	JobModel
+	Channels
 	// Ping checks that the database answers; after a write failed for a
 	// full disk it also tries a small write (ErrDiskFull while that fails).
 	Ping(ctx context.Context) error
@@ -109,6 +110,8 @@ type Append struct {
 	Duplicates int
 	// Pushes counts the notifications the events queued.
 	Pushes int
+	// Channels counts the channel messages the events queued.
+	Channels int
 	// Err, set by the store, refuses this request alone (a limit it would
 	// pass, such as the session's job count) while the others of the same
 	// commit are stored; nothing of it was stored.

@@ -36,9 +36,13 @@ func (db *DB) AppendEvents(ctx context.Context, batch []*store.Append) error {
 	pending := batch
 	for {
 		for _, a := range pending {
-			a.Stored, a.Duplicates, a.Pushes = a.Stored[:0], 0, 0
+			a.Stored, a.Duplicates, a.Pushes, a.Channels = a.Stored[:0], 0, 0, 0
 		}
-		err := db.inTx(ctx, "append events", func(tx *sql.Tx) error { return db.appendBatch(ctx, tx, pending) })
+		var saved savedModels
+		err := db.inTxKeepModels(ctx, "append events", func(tx *sql.Tx) error { return db.appendBatch(ctx, tx, pending, &saved) })
+		if err == nil && saved.models != nil {
+			db.models.put(saved.gen, saved.keys, saved.models)
+		}
 		if errors.Is(err, errJobsRefused) {
 			// Each round refuses at least one more request: this ends.
 			pending = slices.DeleteFunc(slices.Clone(pending), func(a *store.Append) bool { return a.Err != nil })
@@ -49,14 +53,14 @@ func (db *DB) AppendEvents(ctx context.Context, batch []*store.Append) error {
 		}
 		for _, a := range batch {
 			if err != nil || a.Err != nil {
-				a.Stored, a.Duplicates, a.Pushes = nil, 0, 0
+				a.Stored, a.Duplicates, a.Pushes, a.Channels = nil, 0, 0, 0
 			}
 		}
 		return err
 	}
 }
 
-func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append) error {
+func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append, saved *savedModels) error {
 	p := db.ingest
 	bySession := make(map[int64][]*store.Append)
 	var ids []int64
@@ -68,14 +72,17 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 	}
 	slices.Sort(ids)
 	lastSeq := make(map[int64]int64, len(ids))
-	var withPush []int64
+	var withPush, withChannels []int64
 	err := runPadded(ctx, tx, p.lockSessions, nil, ids, func(rows *sql.Rows) error {
 		var id, seq int64
-		var push bool
-		err := rows.Scan(&id, &seq, &push)
+		var push, channels bool
+		err := rows.Scan(&id, &seq, &push, &channels, &saved.version)
 		lastSeq[id] = seq
 		if push {
 			withPush = append(withPush, id)
+		}
+		if channels {
+			withChannels = append(withChannels, id)
 		}
 		return err
 	})
@@ -107,7 +114,7 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 	if err := insertEvents(ctx, tx, p, added); err != nil {
 		return err
 	}
-	inserted, alerts, err := db.upsertJobs(ctx, tx, added)
+	inserted, alerts, err := db.upsertJobs(ctx, tx, added, saved)
 	if err != nil {
 		return err
 	}
@@ -115,6 +122,9 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 		if err := db.queuePushes(ctx, tx, withPush, added, alerts); err != nil {
 			return err
 		}
+	}
+	if err := db.queueChannelAlerts(ctx, tx, withChannels, added, alerts); err != nil {
+		return err
 	}
 	if err := db.enforceJobLimit(ctx, tx, bySession, inserted); err != nil {
 		return err
@@ -246,9 +256,9 @@ type jobDelta struct {
 // writes them back. It returns the names it inserted, per session, and the
 // alerts of the events (by index in added; nil when none). A started event
 // is not a run (it is counted when the run ends).
-func (db *DB) upsertJobs(ctx context.Context, tx *sql.Tx, added []newEvent) (map[int64]map[string]bool, []jobAlert, error) {
+func (db *DB) upsertJobs(ctx context.Context, tx *sql.Tx, added []newEvent, saved *savedModels) (map[int64]map[string]bool, []jobAlert, error) {
 	keys, of := sortedKeys(added)
-	stored, err := db.readModels(ctx, tx, keys)
+	stored, err := db.loadModels(ctx, tx, keys, saved)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -296,6 +306,7 @@ func (db *DB) upsertJobs(ctx context.Context, tx *sql.Tx, added []newEvent) (map
 	if err := execRows(ctx, tx, db.ingest.upsertJobs, rows); err != nil {
 		return nil, nil, fmt.Errorf("update jobs: %w", err)
 	}
+	saved.models = models
 	return inserted, alerts, nil
 }
 

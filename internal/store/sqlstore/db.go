@@ -56,6 +56,7 @@ type DB struct {
 	// the first write probe of Ping that succeeds: readiness follows it.
 	diskFull atomic.Bool
 	ingest   *prepared
+	models   *modelCache  // SQLite only: the job models between commits (modelcache.go)
 	maxJobs  atomic.Int64 // a session's most job names, 0: no limit (jobs.go)
 	closers  []func() error
 }
@@ -153,7 +154,18 @@ func (db *DB) Close() error {
 }
 
 // inTx runs fn in a write transaction, committing when it returns nil.
+// Any write may change job rows, so it empties the commit's model cache
+// (modelcache.go), while it holds the writer.
 func (db *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	return db.inTxKeepModels(ctx, op, func(tx *sql.Tx) error {
+		db.models.invalidate()
+		return fn(tx)
+	})
+}
+
+// inTxKeepModels is inTx for the commit of events, which keeps the model
+// cache up to date itself.
+func (db *DB) inTxKeepModels(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return db.wrap(op, err)

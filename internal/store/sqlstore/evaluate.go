@@ -83,11 +83,16 @@ func (db *DB) EvaluateJobs(ctx context.Context, now, up time.Time, limit int) (j
 			if kinds[i] == "" {
 				continue
 			}
-			n, err := db.queueJobAlert(ctx, tx, k, seqs[i], jobAlert{kind: kinds[i], incident: m.Incident}, now)
+			al := jobAlert{kind: kinds[i], incident: m.Incident}
+			n, err := db.queueJobAlert(ctx, tx, k, seqs[i], al, now)
 			if err != nil {
 				return err
 			}
-			alerts += n
+			c, err := db.queueChannelJobAlert(ctx, tx, k, seqs[i], al, now)
+			if err != nil {
+				return err
+			}
+			alerts += n + c
 		}
 		return nil
 	})

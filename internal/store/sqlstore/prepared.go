@@ -28,6 +28,8 @@ type prepared struct {
 	setIncidents   map[int]*sql.Stmt // an incident's closed_at, runs, alerted_at, flaps (incidents.go)
 	upsertJobs     map[int]*sql.Stmt
 	insertPushes   map[int]*sql.Stmt
+	channelTargets map[int]*sql.Stmt // channels of some sessions that alerts reach (channel_queue.go)
+	insertChannels map[int]*sql.Stmt // channel_jobs rows (channel_queue.go)
 	updateSessions map[int]*sql.Stmt
 	updateSession  *sql.Stmt
 	all            []*sql.Stmt
@@ -60,10 +62,13 @@ func (db *DB) prepareIngest(ctx context.Context) error {
 		return m
 	}
 	p.lockSessions = perClass(func(n int) string {
-		// Whether a session has a device to notify comes along, so that the
-		// commit looks for push targets only where there are some.
+		// Whether a session has a device to notify, and a channel to alert,
+		// comes along, so that the commit looks for push and channel targets
+		// only where there are some.
 		return `SELECT id, last_seq, EXISTS (SELECT 1 FROM devices d WHERE d.session_id = sessions.id
-				AND d.push_endpoint IS NOT NULL AND d.notify <> 'off')
+				AND d.push_endpoint IS NOT NULL AND d.notify <> 'off'),
+				EXISTS (SELECT 1 FROM channels c WHERE c.session_id = sessions.id AND c.verified AND c.notify <> 'off')
+				, ` + db.dataVersionColumn() + `
 			FROM sessions WHERE id IN (` + marks(n) + `) ORDER BY id` + db.d.lockRow
 	})
 	p.knownIDs = perClass(func(n int) string {
@@ -94,6 +99,8 @@ func (db *DB) prepareIngest(ctx context.Context) error {
 	p.insertPushes = perClass(func(n int) string {
 		return `INSERT INTO push_jobs (device_id, session_id, seq, kind, next_attempt_at, incident_id) VALUES ` + placeholders(n, 6)
 	})
+	p.channelTargets = perClass(db.channelTargetsQuery)
+	p.insertChannels = perClass(channelJobsInsertQuery)
 	// One session is the common case under light load: the plain form is quicker.
 	p.updateSession = prep(`UPDATE sessions SET last_seq = ?, event_count = event_count + ?, last_event_at = ? WHERE id = ?`)
 	p.updateSessions = perClass(func(n int) string {

@@ -1,11 +1,9 @@
 package sqlstore
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
-	"slices"
 	"strings"
 	"time"
 
@@ -14,93 +12,31 @@ import (
 )
 
 // claimReturning is what a claim hands back: the job, its device's
-// subscription and the part of its event a notification shows. Correlated
-// subqueries rather than a join, because SQLite's RETURNING may name only
-// the updated table; each is a primary-key lookup.
+// subscription and its event and incident (alertColumns).
 var claimReturning = func() string {
 	cols := []string{"id", "device_id", "session_id", "seq", "kind", "attempts"}
 	for _, c := range []string{"push_endpoint", "push_p256dh", "push_auth"} {
 		cols = append(cols, "(SELECT "+c+" FROM devices WHERE devices.id = push_jobs.device_id)")
 	}
-	for _, c := range []string{"name", "status", "duration_ms", "received_at", "error_type", "error_message"} {
-		cols = append(cols, "(SELECT "+c+" FROM events WHERE events.session_id = push_jobs.session_id AND events.seq = push_jobs.seq)")
-	}
-	// The incident an alert is about (issue 11): its message says how long it lasted.
-	for _, c := range []string{"kind", "opened_at", "closed_at", "runs"} {
-		cols = append(cols, "(SELECT "+c+" FROM incidents WHERE incidents.id = push_jobs.incident_id)")
-	}
-	return strings.Join(cols, ", ")
+	return strings.Join(append(cols, alertColumns("push_jobs", false)...), ", ")
 }()
 
 // ClaimPushJobs leases due jobs to the caller in one statement, which also
-// reads each job's subscription and event. On PostgreSQL the rows are
-// picked with SKIP LOCKED, so instances polling together never share a job.
+// reads each job's subscription and event (claimJobs).
 func (db *DB) ClaimPushJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.PushJob, error) {
-	// Look on a reader before taking the writer: most polls find nothing
-	// due, and the writer is what ingest waits for.
-	var due int
-	err := db.read.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM (SELECT 1 FROM push_jobs WHERE next_attempt_at <= ? AND locked_until <= ? LIMIT 1) AS due`),
-		now.UnixMilli(), now.UnixMilli()).Scan(&due)
-	if err != nil || due == 0 {
-		return nil, db.wrap("look for due push jobs", err)
-	}
-	rows, err := db.write.QueryContext(ctx, db.q(`UPDATE push_jobs SET locked_until = ?, attempts = attempts + 1
-		WHERE id IN (SELECT id FROM push_jobs WHERE next_attempt_at <= ? AND locked_until <= ? ORDER BY id LIMIT ?`+db.d.skipLocked+`)
-		RETURNING `+claimReturning),
-		now.Add(lease).UnixMilli(), now.UnixMilli(), now.UnixMilli(), limit)
-	if err != nil {
-		return nil, db.wrap("claim push jobs", err)
-	}
-	defer rows.Close()
-	var jobs []store.PushJob
-	for rows.Next() {
-		j, err := scanPushJob(rows)
-		if err != nil {
-			return nil, db.wrap("claim push jobs", err)
-		}
-		jobs = append(jobs, j)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, db.wrap("claim push jobs", err)
-	}
-	// RETURNING gives rows in storage order; hand them out oldest first.
-	slices.SortFunc(jobs, func(a, b store.PushJob) int { return cmp.Compare(a.ID, b.ID) })
-	return jobs, nil
+	return claimJobs(ctx, db, "push_jobs", claimReturning, now, lease, limit, scanPushJob, func(j store.PushJob) int64 { return j.ID })
 }
 
 func scanPushJob(rows *sql.Rows) (store.PushJob, error) {
 	var j store.PushJob
-	var endpoint, p256dh, auth, name, status, errType, errMsg sql.NullString
-	var duration sql.NullFloat64
-	var received sql.NullInt64
-	var inKind sql.NullString
-	var inOpened, inClosed, inRuns sql.NullInt64
-	if err := rows.Scan(&j.ID, &j.DeviceID, &j.SessionID, &j.Seq, &j.Kind, &j.Attempts,
-		&endpoint, &p256dh, &auth, &name, &status, &duration, &received, &errType, &errMsg,
-		&inKind, &inOpened, &inClosed, &inRuns); err != nil {
+	var endpoint, p256dh, auth sql.NullString
+	var a alertRow
+	if err := rows.Scan(a.dest(false, &j.ID, &j.DeviceID, &j.SessionID, &j.Seq, &j.Kind, &j.Attempts,
+		&endpoint, &p256dh, &auth)...); err != nil {
 		return j, err
 	}
-	if inKind.Valid {
-		j.Incident = &domain.Incident{Kind: inKind.String, OpenedAt: domain.TimeFromMillis(inOpened.Int64), Runs: inRuns.Int64}
-		if inClosed.Valid {
-			t := domain.TimeFromMillis(inClosed.Int64)
-			j.Incident.ClosedAt = &t
-		}
-	}
 	j.Sub = domain.PushSubscription{Endpoint: endpoint.String, P256dh: p256dh.String, Auth: auth.String}
-	if !name.Valid { // name is NOT NULL: the event was pruned
-		return j, nil
-	}
-	ev := &domain.StoredEvent{Seq: j.Seq, ReceivedAt: domain.TimeFromMillis(received.Int64)}
-	ev.Name, ev.Status = name.String, status.String
-	if duration.Valid {
-		d := duration.Float64
-		ev.DurationMS = &d
-	}
-	if errType.Valid {
-		ev.Error = &domain.ErrorInfo{Type: errType.String, Message: errMsg.String}
-	}
-	j.Event = ev
+	j.Incident, j.Event = a.incident(), a.event(j.Seq)
 	return j, nil
 }
 

@@ -71,7 +71,7 @@ func OpenSQLite(ctx context.Context, path string, opts SQLiteOptions) (*DB, erro
 	}
 	read.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
 	read.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)*2))
-	db := &DB{d: sqliteDialect, write: write, read: read}
+	db := &DB{d: sqliteDialect, write: write, read: read, models: newModelCache()}
 	db.closers = []func() error{read.Close, write.Close}
 	if err := db.prepareIngest(ctx); err != nil {
 		db.Close()

@@ -162,12 +162,26 @@ func testPushQueueConcurrentClaims(t *testing.T, s store.Store) {
 	sess := newSession(t, s)
 	d, _ := pair(t, s, sess.ID, false)
 	subscribe(t, s, d, "https://push.example/1")
+	claimConcurrently(t, s, sess.ID, func() ([]int64, error) {
+		jobs, err := s.ClaimPushJobs(context.Background(), base, time.Minute, 7)
+		ids := make([]int64, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.ID
+		}
+		return ids, err
+	})
+}
+
+// claimConcurrently queues 60 alerts in session (failures of 60 jobs: one
+// incident, one alert each) and has 4 workers claim them, 7 at a time,
+// until claim finds none; every job must go to exactly one of them.
+func claimConcurrently(t *testing.T, s store.Store, session int64, claim func() ([]int64, error)) {
+	t.Helper()
 	var events []domain.Event
 	for i := 0; i < 60; i++ {
-		// One job each: failures of one job fold into one incident, one alert.
 		events = append(events, ev(fmt.Sprintf("job%d", i), "failed"))
 	}
-	appendEvents(t, s, sess.ID, events...)
+	appendEvents(t, s, session, events...)
 	var mu sync.Mutex
 	seen := map[int64]int{}
 	var wg sync.WaitGroup
@@ -176,17 +190,17 @@ func testPushQueueConcurrentClaims(t *testing.T, s store.Store) {
 		go func() {
 			defer wg.Done()
 			for {
-				jobs, err := s.ClaimPushJobs(context.Background(), base, time.Minute, 7)
+				ids, err := claim()
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				if len(jobs) == 0 {
+				if len(ids) == 0 {
 					return
 				}
 				mu.Lock()
-				for _, j := range jobs {
-					seen[j.ID]++
+				for _, id := range ids {
+					seen[id]++
 				}
 				mu.Unlock()
 			}

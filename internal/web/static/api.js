@@ -3,10 +3,12 @@
 // Origin header that state-changing calls need, by itself.
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, field = '') {
     super(message);
     this.status = status;
     this.code = code;
+    // The input the error is about ("url"), when the server names one.
+    this.field = field;
   }
 }
 
@@ -36,7 +38,7 @@ export async function api(path, {method = 'GET', body} = {}) {
   if (!res.ok) {
     const e = (data && data.error) || {};
     if (res.status === 401) bus.dispatchEvent(new Event('unpaired'));
-    throw new ApiError(res.status, e.code || `http_${res.status}`, e.message || `The server answered ${res.status}. Try again in a moment.`);
+    throw new ApiError(res.status, e.code || `http_${res.status}`, e.message || `The server answered ${res.status}. Try again in a moment.`, e.field || '');
   }
   return data;
 }

@@ -1,5 +1,5 @@
 // Settings: notifications and their rules, muted jobs, this phone's name,
-// unpairing, and how to install the app.
+// unpairing, channels, and how to install the app.
 import {api, bus, currentDevice, loadDevice, updateDevice} from './api.js';
 import {fill, h} from './dom.js';
 import {disablePush, enablePush, isIOS, isStandalone, pushBlocker} from './push.js';
@@ -40,7 +40,7 @@ export function settingsView(root, {signal}) {
       const [device, {jobs}] = await Promise.all([currentDevice() || loadDevice(), api('/api/v1/jobs')]);
       if (signal.aborted) return;
       fill(root, h('h1', {tabindex: '-1', text: 'Settings'}),
-        notifications(device), muting(device, jobs), phone(device), pings(), install(), about());
+        notifications(device), muting(device, jobs), phone(device), channels(jobs, signal), pings(), install(), about());
     } catch (e) {
       if (!signal.aborted) root.append(h('p', {class: 'callout callout-warn', role: 'alert', text: e.message}));
     } finally {
@@ -113,6 +113,18 @@ function phone(device) {
   return section('This phone', 'phone-h', form,
     h('p', null, h('button', {type: 'button', class: 'button danger', id: 'unpair', text: 'Unpair this phone', onclick: () => dialog.showModal()})),
     dialog);
+}
+
+// Where else the session's alerts go (channels.js, imported here so that
+// the first load stays small).
+function channels(jobs, signal) {
+  const box = h('div', {class: 'chan-box'}, h('p', {class: 'muted', text: 'Loading…'}));
+  import('./channels.js').then(({channelsSection}) => {
+    if (!signal.aborted) channelsSection(box, {jobs, signal});
+  }).catch((e) => box.replaceChildren(h('p', {class: 'callout callout-warn', text: e.message})));
+  return section('Channels', 'chan-h',
+    h('p', {class: 'hint', text: 'Besides the phones: ntfy, Slack, Discord, a webhook or email, with the same rules and one alert per incident.'}),
+    box);
 }
 
 // The session's Healthchecks-style ping key (docs/pings.md): fetched on

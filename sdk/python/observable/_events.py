@@ -20,6 +20,7 @@ from typing import Any, Dict, NamedTuple, Optional, Tuple
 from ._record import Failure, Job, Record, Scope
 from ._serialize import dumps, metadata_json, safe_str, truncate_text
 from ._version import __version__
+from ._zone import local_zone
 
 
 class Built(NamedTuple):
@@ -153,12 +154,19 @@ def make_source() -> Dict[str, Any]:
         host = "unknown"
     impl = {"cpython": "CPython", "pypy": "PyPy"}.get(sys.implementation.name, sys.implementation.name)
     v = sys.version_info
-    return {
+    source: Dict[str, Any] = {
         "host": host,
         "pid": os.getpid(),
         "sdk": f"observable-python/{__version__}",
         "runtime": f"{impl} {v.major}.{v.minor}.{v.micro}",
     }
+    try:
+        tz = local_zone()
+    except Exception:  # never let a strange host break the sender
+        tz = None
+    if tz:
+        source["tz"] = tz
+    return source
 
 
 def _merged_metadata(call: Record) -> Optional[Dict[Any, Any]]:
