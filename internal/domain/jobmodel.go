@@ -53,9 +53,11 @@ type JobModel struct {
 	FailStreak   int            // consecutive failed runs
 	Running      []RunningRun
 	Recent       [][2]int64 // [start ms, duration ms or -1], oldest first
-	// Zone is the IANA zone the job's latest event came from (its source's
-	// tz, SourceZone): its daily rhythm is learned there as well as in UTC,
-	// so that summer time does not move it. "" when none said.
+	// Zone is the IANA zone the job's events come from (their source's tz,
+	// SourceZone): its daily rhythm is learned there as well as in UTC, so
+	// that summer time does not move it. "" when none said. Not stored: the
+	// SDK sends it with every event, and a zone learned before stays a
+	// candidate through the learned expectation's own TZ (zones).
 	Zone string
 }
 
@@ -147,14 +149,33 @@ func (m *JobModel) Learn(opt expect.Options) {
 		}
 		runs = append(runs, expect.Run{Start: time.UnixMilli(r[0]), Duration: d})
 	}
-	if loc, ok := zoneOf(m.Zone); ok && m.Zone != "" && !slices.Contains(opt.Zones, loc) {
-		opt.Zones = append(opt.Zones[:len(opt.Zones):len(opt.Zones)], loc)
-	}
+	opt.Zones = m.zones(opt.Zones)
 	if e, ok := expect.Learn(runs, opt); ok {
 		m.Learned = &e
 	} else {
 		m.Learned = nil
 	}
+}
+
+// zones are the zones to learn the job's rhythm in besides UTC: the
+// caller's, the events' own, the one it was learned in before (so that a
+// run reported without a zone, by a ping say, does not move it back to
+// UTC), and the one its code declared.
+func (m *JobModel) zones(given []*time.Location) []*time.Location {
+	out := given[:len(given):len(given)]
+	add := func(name string) {
+		if loc, ok := zoneOf(name); ok && name != "" && !slices.Contains(out, loc) {
+			out = append(out, loc)
+		}
+	}
+	add(m.Zone)
+	if m.Learned != nil {
+		add(m.Learned.TZ)
+	}
+	if m.Code != nil {
+		add(m.Code.TZ)
+	}
+	return out
 }
 
 // Settle computes the next due time, the next deadline and the state from the

@@ -65,3 +65,25 @@ func TestJobModelLearnsInTheSourceZone(t *testing.T) {
 		t.Errorf("without a zone: %q, %s", u.Zone, fmt.Sprint(u.Learned))
 	}
 }
+
+// A run reported without a zone (a Healthchecks ping, an old client) does
+// not move a rhythm learned in the host's zone back to UTC.
+func TestJobModelKeepsItsLearnedZone(t *testing.T) {
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	m := &JobModel{}
+	dur := 2000.0
+	for i := 0; i < 7; i++ {
+		source := `{"tz":"Europe/Berlin"}`
+		if i == 6 {
+			source = "" // the last run, after the change to summer time, says nothing
+			m.Zone = "" // as a model read back from its row
+		}
+		start := time.Date(2026, 3, 24+i, 3, 0, 0, 0, berlin)
+		m.Apply(&StoredEvent{Event: Event{Name: "backup", Status: StatusCompleted, DurationMS: &dur,
+			Timestamp: NewTime(start.Add(2 * time.Second)), Source: []byte(source)}})
+		m.Learn(expect.Options{})
+	}
+	if m.Learned == nil || m.Learned.Cron != "0 3 * * *" || m.Learned.TZ != "Europe/Berlin" {
+		t.Fatalf("learned %s; want daily at 03:00 in Europe/Berlin still", fmt.Sprint(m.Learned))
+	}
+}
