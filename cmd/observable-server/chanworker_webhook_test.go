@@ -66,9 +66,16 @@ func TestChanwAlertSurvivesRestart(t *testing.T) {
 	key, token := chanwPhone(t, p)
 	chanwAdd(t, p, token, chanwHookBody(hook.srv.URL, hook.secret))
 	chanwPost(t, p, key, "backup", "failed")
-	for deadline := time.Now().Add(15 * time.Second); hook.tries.Load() == 0; time.Sleep(10 * time.Millisecond) {
+	// Killed once the refusal is booked as a retry (the metric counts it
+	// after the store has it): killed between the answer and the booking,
+	// the message would wait for its lease (60 s) instead of its backoff.
+	retried := `observable_channel_messages_total{result="retry"} 1`
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if r := callAPI("GET", p.url+"/metrics", "", ""); strings.Contains(string(r.body), retried) {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no delivery attempt within 15 s\n%s", p.stop())
+			t.Fatalf("no retry booked within 15 s (%d tries)\n%s", hook.tries.Load(), p.stop())
 		}
 	}
 	p.stop() // SIGKILL
