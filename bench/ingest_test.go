@@ -9,8 +9,10 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -56,7 +58,10 @@ func BenchmarkIngest(b *testing.B) {
 // taking the session keys in turn.
 func benchPosts(b *testing.B, h http.Handler, keys []string, events, clients int) {
 	var next atomic.Int64
-	post := func() bool {
+	var lat latencies
+	post := func(took *[]time.Duration) bool {
+		start := time.Now()
+		defer func() { *took = append(*took, time.Since(start)) }()
 		n := next.Add(1)
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/events", bytes.NewReader(eventsBody(n, events)))
 		req.Header.Set("Authorization", "Bearer "+keys[n%int64(len(keys))])
@@ -72,20 +77,52 @@ func benchPosts(b *testing.B, h http.Handler, keys []string, events, clients int
 	b.ResetTimer()
 	cpu := processCPU()
 	if clients == 1 {
-		for i := 0; i < b.N && post(); i++ {
+		took := make([]time.Duration, 0, b.N)
+		for i := 0; i < b.N && post(&took); i++ {
 		}
+		lat.add(took)
 	} else {
 		// RunParallel starts parallelism × GOMAXPROCS goroutines: one per client.
 		b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
 		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() && post() {
+			took := make([]time.Duration, 0, b.N/clients+1)
+			for pb.Next() && post(&took) {
 			}
+			lat.add(took)
 		})
 	}
 	b.ReportMetric(float64(next.Load()*int64(events))/b.Elapsed().Seconds(), "events/s")
 	// The process's CPU an event (handler, commit, GC): on a shared machine
 	// it moves much less than events/s, which other work's load shapes.
 	b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(next.Load()*int64(events)), "cpu-µs/event")
+	// A request's latency, from the handler's call to its answer (the
+	// commit and its fsync included): issue 15 bounds p99 in every run.
+	lat.report(b)
+}
+
+// latencies collects the requests' latencies from every client.
+type latencies struct {
+	mu  sync.Mutex
+	all []time.Duration
+}
+
+func (l *latencies) add(took []time.Duration) {
+	l.mu.Lock()
+	l.all = append(l.all, took...)
+	l.mu.Unlock()
+}
+
+func (l *latencies) report(b *testing.B) {
+	if len(l.all) == 0 {
+		return
+	}
+	slices.Sort(l.all)
+	at := func(p float64) float64 {
+		return float64(l.all[min(len(l.all)-1, int(p*float64(len(l.all))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(at(0.50), "p50-ms")
+	b.ReportMetric(at(0.99), "p99-ms")
+	b.ReportMetric(at(1), "max-ms")
 }
 
 // processCPU is the user and system CPU time the process has used.
