@@ -39,7 +39,12 @@ func (db *DB) AppendEvents(ctx context.Context, batch []*store.Append) error {
 			a.Stored, a.Duplicates, a.Pushes, a.Channels = a.Stored[:0], 0, 0, 0
 		}
 		var saved savedModels
-		err := db.inTxKeepModels(ctx, "append events", func(tx *sql.Tx) error { return db.appendBatch(ctx, tx, pending, &saved) })
+		var err error
+		if db.d.name == postgresDialect.name {
+			err = db.appendPostgres(ctx, pending) // pipelined: postgres_append.go
+		} else {
+			err = db.inTxKeepModels(ctx, "append events", func(tx *sql.Tx) error { return db.appendBatch(ctx, tx, pending, &saved) })
+		}
 		if err == nil && saved.models != nil {
 			db.models.put(saved.gen, saved.keys, saved.models)
 		}

@@ -1,0 +1,242 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/observable-code/observable/internal/domain"
+	"github.com/observable-code/observable/internal/store"
+)
+
+// On PostgreSQL a commit of events is two pipelined round trips instead of
+// one per statement (about eight): the first begins the transaction and
+// reads everything the commit decides on, locked (the sessions, the client
+// ids already stored, the job models, the push and channel targets); Go
+// assigns seqs and runs the models; the second sends every write, the
+// NOTIFY and the COMMIT. Only a commit that opens an incident (its id is
+// needed by the rows that follow) or that gives a session new job names
+// under a job limit (the count decides whether to commit) takes one more.
+// Every statement takes its rows as arrays (unnest), so one statement text
+// serves any row count, and pgx prepares it once per connection.
+
+const (
+	pgLockSessions = `SELECT id, last_seq FROM sessions WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`
+	pgKnownIDs     = `SELECT e.session_id, e.client_id FROM unnest($1::bigint[], $2::text[]) AS v(s, c)
+		JOIN events e ON e.session_id = v.s AND e.client_id = v.c AND e.client_id IS NOT NULL`
+	pgPushTargets = `SELECT id, session_id, notify, muted FROM devices
+		WHERE session_id = ANY($1::bigint[]) AND push_endpoint IS NOT NULL AND notify <> 'off' ORDER BY session_id, id`
+	pgChannelTargets = `SELECT id, session_id, notify, muted FROM channels
+		WHERE session_id = ANY($1::bigint[]) AND verified AND notify <> 'off' ORDER BY session_id, created_at, id`
+)
+
+// pgReadModels locks the job rows in (session, name) order, the order every
+// writer of jobs locks them in. k is the key's index in the arrays, from 1.
+const pgReadModels = `SELECT v.k, ` + commitModelColumns + `
+	FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS v(s, n, k)
+	JOIN jobs j ON j.session_id = v.s AND j.name = v.n` + joinIncident + ` ORDER BY j.session_id, j.name FOR UPDATE OF j`
+
+// appendPostgres is appendBatch on one connection of the pool, driven
+// through pgx directly (database/sql has no pipelining).
+func (db *DB) appendPostgres(ctx context.Context, batch []*store.Append) error {
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return db.wrap("append events", err)
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("not a pgx connection: %T", dc)
+		}
+		c := sc.Conn()
+		err := db.pgCommitEvents(ctx, c, batch)
+		if err != nil && c.PgConn().TxStatus() != 'I' {
+			// Not yet rolled back (an error of Go's, or of a statement whose
+			// pipeline never reached COMMIT).
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if _, rerr := c.Exec(rctx, "ROLLBACK"); rerr != nil {
+				_ = c.Close(rctx)
+				cancel()
+				return errors.Join(err, driver.ErrBadConn)
+			}
+			cancel()
+		}
+		return err
+	})
+	if errors.Is(err, errJobsRefused) {
+		return err
+	}
+	return db.wrap("append events", err)
+}
+
+// pgRead is what the first round trip found.
+type pgRead struct {
+	lastSeq  map[int64]int64
+	known    map[int64]map[string]struct{}
+	models   map[jobKey]*domain.JobModel
+	pushes   map[int64][]pushTarget
+	channels map[int64][]channelTarget
+}
+
+func (db *DB) pgCommitEvents(ctx context.Context, c *pgx.Conn, batch []*store.Append) error {
+	bySession := make(map[int64][]*store.Append)
+	var ids []int64
+	var idSessions []int64
+	var idValues []string
+	var candidates []jobKey
+	for _, a := range batch {
+		if _, ok := bySession[a.SessionID]; !ok {
+			ids = append(ids, a.SessionID)
+		}
+		bySession[a.SessionID] = append(bySession[a.SessionID], a)
+		for i := range a.Events {
+			if id := a.Events[i].ID; id != "" {
+				idSessions, idValues = append(idSessions, a.SessionID), append(idValues, id)
+			}
+			candidates = append(candidates, jobKey{a.SessionID, a.Events[i].Name})
+		}
+	}
+	slices.Sort(ids)
+	// Every job the commit may touch, before duplicates are known: a row
+	// locked for a duplicate only is locked in order too, and written by
+	// nobody.
+	slices.SortFunc(candidates, compareJobKeys)
+	candidates = slices.Compact(candidates)
+	r, err := db.pgReadPhase(ctx, c, ids, idSessions, idValues, candidates)
+	if err != nil {
+		return err
+	}
+	var added []newEvent
+	var changed []int64
+	for _, id := range ids {
+		if _, ok := r.lastSeq[id]; !ok {
+			return fmt.Errorf("session %d does not exist", id)
+		}
+		if r.known[id] == nil {
+			r.known[id] = make(map[string]struct{})
+		}
+		before := len(added)
+		added = assignSeqs(bySession[id], r.known[id], r.lastSeq, added)
+		if len(added) > before {
+			changed = append(changed, id)
+		}
+	}
+	if len(added) == 0 {
+		_, err := c.Exec(ctx, "COMMIT")
+		return wrapErr("commit", err)
+	}
+	return db.pgWritePhase(ctx, c, r, bySession, added, changed)
+}
+
+// pgReadPhase is the first round trip: BEGIN and the locking reads.
+func (db *DB) pgReadPhase(ctx context.Context, c *pgx.Conn, ids, idSessions []int64, idValues []string, candidates []jobKey) (*pgRead, error) {
+	r := &pgRead{lastSeq: make(map[int64]int64, len(ids)), known: make(map[int64]map[string]struct{}),
+		pushes: make(map[int64][]pushTarget), channels: make(map[int64][]channelTarget)}
+	jobSessions := make([]int64, len(candidates))
+	jobNames := make([]string, len(candidates))
+	for i, k := range candidates {
+		jobSessions[i], jobNames[i] = k.session, k.name
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(pgLockSessions, ids)
+	if len(idValues) > 0 {
+		b.Queue(pgKnownIDs, idSessions, idValues)
+	}
+	b.Queue(pgReadModels, jobSessions, jobNames)
+	b.Queue(pgPushTargets, ids)
+	b.Queue(pgChannelTargets, ids)
+	br := c.SendBatch(ctx, b)
+	err := func() error {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		var id, seq int64
+		if err := pgEach(br, "lock sessions", []any{&id, &seq}, func() error { r.lastSeq[id] = seq; return nil }); err != nil {
+			return err
+		}
+		if len(idValues) > 0 {
+			var cid string
+			err := pgEach(br, "find duplicate ids", []any{&id, &cid}, func() error {
+				if r.known[id] == nil {
+					r.known[id] = make(map[string]struct{})
+				}
+				r.known[id][cid] = struct{}{}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		var m domain.JobModel
+		var k int64
+		dest, finish := commitModelDest(&m)
+		r.models = make(map[jobKey]*domain.JobModel)
+		err := pgEach(br, "read jobs", append([]any{&k}, dest...), func() error {
+			if err := finish(); err != nil {
+				return err
+			}
+			if k >= 1 && int(k) <= len(candidates) {
+				found := m
+				r.models[candidates[k-1]] = &found
+			}
+			m = domain.JobModel{}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		var notify, muted string
+		var target string
+		err = pgEach(br, "find push devices", []any{&target, &id, &notify, &muted}, func() error {
+			t := pushTarget{id: target, notify: notify}
+			if err := json.Unmarshal([]byte(muted), &t.muted); err != nil {
+				return fmt.Errorf("device %s: muted jobs: %w", t.id, err)
+			}
+			r.pushes[id] = append(r.pushes[id], t)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return pgEach(br, "find channels", []any{&target, &id, &notify, &muted}, func() error {
+			t := channelTarget{id: target, notify: notify}
+			if err := json.Unmarshal([]byte(muted), &t.muted); err != nil {
+				return fmt.Errorf("channel %s: muted jobs: %w", t.id, err)
+			}
+			r.channels[id] = append(r.channels[id], t)
+			return nil
+		})
+	}()
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	return r, err
+}
+
+// pgEach scans every row of the batch's next query into dest, calling fn
+// after each.
+func pgEach(br pgx.BatchResults, op string, dest []any, fn func() error) error {
+	rows, err := br.Query()
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if err := fn(); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	return wrapErr(op, rows.Err())
+}
