@@ -203,9 +203,10 @@ func insertEvents(ctx context.Context, tx *sql.Tx, p *prepared, added []newEvent
 	if plain {
 		width = 13
 	}
+	prev := chainPrev(added)
 	// One backing array for every row's arguments, not an allocation a row.
 	rows := make([][]any, len(added))
-	flat := make([]any, 0, 15*len(added))
+	flat := make([]any, 0, (15+3)*len(added))
 	for i, n := range added {
 		e := n.ev
 		var duration, errType, errMsg, errTB, metadata, source, expectation any
@@ -229,7 +230,12 @@ func insertEvents(ctx context.Context, tx *sql.Tx, p *prepared, added []newEvent
 			e.Timestamp.Millis(), e.ReceivedAt.Millis(), errType, errMsg, errTB, metadata, source,
 			nullString(e.Run), expectation)
 		flat = flat[:at+width]
-		rows[i] = flat[at : at+width : at+width]
+		if prev[i] > 0 {
+			flat = append(flat, prev[i], nil, nil)
+		} else {
+			flat = append(flat, nil, n.a.SessionID, e.Name)
+		}
+		rows[i] = flat[at : at+width+3 : at+width+3]
 	}
 	stmts := p.insertEvents
 	if plain {

@@ -47,18 +47,31 @@ var summaryColumns = func() string {
 // jobsQuery reads jobs in one statement: each job's last event, and the
 // durations of its last PercentileWindow runs that have one, as text (a
 // REAL or float8 cast to text is exact in both dialects), from which Go
-// takes the percentiles. A correlated subquery walks the (session, name,
-// seq) index back: window functions over the session's joined windows
-// sorted 100,000 rows for 1,000 jobs and took four times as long.
-// Its arguments are the session, then filter's own.
+// takes the percentiles. The durations come from walking each job's name
+// chain (events.prev_seq, migration 0005) back from its last_seq on the
+// primary key, for all the jobs at once, until PercentileWindow durations
+// are found or the chain leaves the retained events. CROSS JOIN keeps
+// SQLite's loop order (the walk outside, events by key inside): it would
+// scan the events otherwise.
+// Its arguments are the session, filter's own, then both again.
 func jobsQuery(columns, filter, tail string) string {
-	return `SELECT j.runs, j.failures,
-			(SELECT string_agg(CAST(w.duration_ms AS TEXT), ',') FROM (SELECT d.duration_ms FROM events d
-				WHERE d.session_id = j.session_id AND d.name = j.name AND d.duration_ms IS NOT NULL
-				ORDER BY d.seq DESC LIMIT ` + strconv.Itoa(PercentileWindow) + `) w),
+	hasDuration := `CASE WHEN e.duration_ms IS NULL THEN 0 ELSE 1 END`
+	return `WITH RECURSIVE walk (session_id, name, prev, duration_ms, n) AS (
+			SELECT j.session_id, j.name, e.prev_seq, e.duration_ms, ` + hasDuration + `
+			FROM jobs j CROSS JOIN events e
+			WHERE j.session_id = ?` + filter + ` AND e.session_id = j.session_id AND e.seq = j.last_seq
+			UNION ALL
+			SELECT w.session_id, w.name, e.prev_seq, e.duration_ms, w.n + ` + hasDuration + `
+			FROM walk w CROSS JOIN events e
+			WHERE w.n < ` + strconv.Itoa(PercentileWindow) + ` AND e.session_id = w.session_id AND e.seq = w.prev
+		), durations (name, list) AS (
+			SELECT name, string_agg(CAST(duration_ms AS TEXT), ',') FROM walk WHERE duration_ms IS NOT NULL GROUP BY name
+		)
+		SELECT j.runs, j.failures, dur.list,
 			` + modelColumns + `,
 			` + columns + `
 		FROM jobs j JOIN events e ON e.session_id = j.session_id AND e.seq = j.last_seq` + joinIncident + `
+		LEFT JOIN durations dur ON dur.name = j.name
 		WHERE j.session_id = ?` + filter + tail
 }
 
@@ -123,7 +136,7 @@ func percentile(sorted []float64, p float64) *float64 {
 // one query. Past the job limit (lowered after the jobs were made) only
 // the most recent ones are listed, so that the answer keeps its bound.
 func (db *DB) Jobs(ctx context.Context, sessionID int64) ([]domain.Job, error) {
-	query, args := listJobsQuery, []any{sessionID}
+	query, args := listJobsQuery, []any{sessionID, sessionID}
 	if limit := db.maxJobs.Load(); limit > 0 {
 		query, args = listSomeJobsQuery, append(args, limit)
 	}
@@ -145,7 +158,7 @@ func (db *DB) Jobs(ctx context.Context, sessionID int64) ([]domain.Job, error) {
 
 // Job reads one job with its last event in full.
 func (db *DB) Job(ctx context.Context, sessionID int64, name string) (domain.Job, error) {
-	j, err := scanJob(db.read.QueryRowContext(ctx, db.q(oneJobQuery), sessionID, name))
+	j, err := scanJob(db.read.QueryRowContext(ctx, db.q(oneJobQuery), sessionID, name, sessionID, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return j, domain.ErrNotFound
 	}

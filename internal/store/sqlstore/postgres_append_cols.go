@@ -44,7 +44,13 @@ func pgEventColumns(added []newEvent) []any {
 			expectation[i] = &s
 		}
 	}
-	return []any{session, seq, clientID, name, status, duration, ts, received, errType, errMsg, errTB, metadata, source, run, expectation}
+	prev := make([]*int64, n)
+	for i, p := range chainPrev(added) {
+		if p > 0 {
+			prev[i] = &p
+		}
+	}
+	return []any{session, seq, clientID, name, status, duration, ts, received, errType, errMsg, errTB, metadata, source, run, expectation, prev}
 }
 
 // pgOpenIncidents inserts the incidents the models opened, in a round trip

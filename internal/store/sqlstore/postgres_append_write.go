@@ -12,9 +12,12 @@ import (
 )
 
 const (
-	pgInsertEvents = `INSERT INTO events ` + eventInsertColumns + `
-		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::bigint[], $8::bigint[],
-			$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])`
+	pgInsertEvents = `INSERT INTO events (session_id, seq, client_id, name, status, duration_ms, ts, received_at, error_type, error_message, error_traceback, metadata, source, run, expect, prev_seq)
+		SELECT u.s, u.q, u.c, u.n, u.st, u.d, u.ts, u.r, u.et, u.em, u.etb, u.m, u.so, u.ru, u.ex,
+			COALESCE(u.p, (SELECT j.last_seq FROM jobs j WHERE j.session_id = u.s AND j.name = u.n))
+		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::bigint[], $8::bigint[],
+			$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[])
+			AS u (s, q, c, n, st, d, ts, r, et, em, etb, m, so, ru, ex, p)`
 	pgOpenIncidentsSQL = `INSERT INTO incidents (session_id, name, kind, opened_at, closed_at, runs, alerted_at, flaps)
 		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
 		RETURNING id, session_id, name`

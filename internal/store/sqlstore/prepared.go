@@ -77,10 +77,10 @@ func (db *DB) prepareIngest(ctx context.Context) error {
 			JOIN events e ON e.session_id = v.column1 AND e.client_id = v.column2`
 	})
 	p.insertEvents = perClass(func(n int) string {
-		return `INSERT INTO events ` + eventInsertColumns + ` VALUES ` + placeholders(n, 15)
+		return `INSERT INTO events ` + chainColumns(eventInsertColumns) + ` VALUES ` + chainRows(n, 15)
 	})
 	p.insertPlain = perClass(func(n int) string {
-		return `INSERT INTO events ` + plainInsertColumns + ` VALUES ` + placeholders(n, 13)
+		return `INSERT INTO events ` + chainColumns(plainInsertColumns) + ` VALUES ` + chainRows(n, 13)
 	})
 	p.pushTargets = perClass(func(n int) string {
 		return `SELECT id, session_id, notify, muted FROM devices

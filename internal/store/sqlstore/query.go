@@ -66,16 +66,15 @@ func (db *DB) queryEvents(ctx context.Context, op, query string, args ...any) ([
 
 // ListEvents returns a session's events, newest first.
 func (db *DB) ListEvents(ctx context.Context, sessionID int64, q store.EventQuery) ([]domain.StoredEvent, error) {
+	if q.Name != "" {
+		return db.listByName(ctx, sessionID, q)
+	}
 	var where strings.Builder
 	args := []any{sessionID}
 	where.WriteString(`session_id = ?`)
 	if q.Before > 0 {
 		where.WriteString(` AND seq < ?`)
 		args = append(args, q.Before)
-	}
-	if q.Name != "" {
-		where.WriteString(` AND name = ?`)
-		args = append(args, q.Name)
 	}
 	if q.Status != "" {
 		where.WriteString(` AND status = ?`)
@@ -150,8 +149,10 @@ func (db *DB) PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int
 			}
 		}
 		// A job whose only events are starts has no runs and is still there.
+		// Its events are gone when its newest one is: events are pruned
+		// oldest first, and the name chain ends at the first pruned one.
 		_, err = tx.ExecContext(ctx, `DELETE FROM jobs WHERE runs <= 0 AND NOT EXISTS
-			(SELECT 1 FROM events e WHERE e.session_id = jobs.session_id AND e.name = jobs.name)`)
+			(SELECT 1 FROM events e WHERE e.session_id = jobs.session_id AND e.seq = jobs.last_seq)`)
 		return err
 	})
 	return deleted, err
