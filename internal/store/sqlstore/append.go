@@ -78,10 +78,7 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 	slices.Sort(ids)
 	lastSeq := make(map[int64]int64, len(ids))
 	var withPush, withChannels []int64
-	err := runPadded(ctx, tx, p.lockSessions, nil, ids, func(rows *sql.Rows) error {
-		var id, seq int64
-		var push, channels bool
-		err := rows.Scan(&id, &seq, &push, &channels, &saved.version)
+	locked := func(id, seq int64, push, channels bool) {
 		lastSeq[id] = seq
 		if push {
 			withPush = append(withPush, id)
@@ -89,14 +86,37 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 		if channels {
 			withChannels = append(withChannels, id)
 		}
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("lock sessions: %w", err)
 	}
-	known, err := db.knownClientIDs(ctx, tx, batch)
-	if err != nil {
-		return err
+	var known map[int64]map[string]struct{}
+	if clientID, one := onlyClientID(batch); len(ids) == 1 && one {
+		// One session and one client id, the common commit under light load:
+		// the duplicate check comes with the lock, one statement fewer.
+		var seq int64
+		var push, channels, dup bool
+		err := tx.StmtContext(ctx, p.lockOne).QueryRowContext(ctx, clientID, ids[0]).Scan(&seq, &push, &channels, &saved.version, &dup)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("lock sessions: %w", err)
+		}
+		if err == nil {
+			locked(ids[0], seq, push, channels)
+		}
+		if dup {
+			known = map[int64]map[string]struct{}{ids[0]: {clientID: {}}}
+		}
+	} else {
+		err := runPadded(ctx, tx, p.lockSessions, nil, ids, func(rows *sql.Rows) error {
+			var id, seq int64
+			var push, channels bool
+			err := rows.Scan(&id, &seq, &push, &channels, &saved.version)
+			locked(id, seq, push, channels)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("lock sessions: %w", err)
+		}
+		if known, err = db.knownClientIDs(ctx, tx, batch); err != nil {
+			return err
+		}
 	}
 	var added []newEvent
 	var changed []int64
@@ -105,6 +125,9 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 			return fmt.Errorf("session %d does not exist", id)
 		}
 		if known[id] == nil {
+			if known == nil {
+				known = make(map[int64]map[string]struct{}, len(ids))
+			}
 			known[id] = make(map[string]struct{})
 		}
 		before := len(added)
@@ -164,6 +187,21 @@ func assignSeqs(appends []*store.Append, known map[string]struct{}, lastSeq map[
 		}
 	}
 	return added
+}
+
+// onlyClientID is the commit's client id if exactly one of its events has one.
+func onlyClientID(batch []*store.Append) (string, bool) {
+	var id string
+	n := 0
+	for _, a := range batch {
+		for i := range a.Events {
+			if a.Events[i].ID != "" {
+				id = a.Events[i].ID
+				n++
+			}
+		}
+	}
+	return id, n == 1
 }
 
 // knownClientIDs returns, per session, the client ids of the commit that
@@ -286,6 +324,8 @@ func (db *DB) upsertJobs(ctx context.Context, tx *sql.Tx, added []newEvent, save
 		}
 		inserted[k.session][k.name] = true
 	}
+	// Read before applyModels, which gives new jobs a model of their own.
+	oneKnown := len(keys) == 1 && stored[0] != nil
 	var now int64
 	deltas := make([]jobDelta, len(keys))
 	for x, n := range added {
@@ -302,6 +342,20 @@ func (db *DB) upsertJobs(ctx context.Context, tx *sql.Tx, added []newEvent, save
 	models, alerts := applyModels(keys, stored, added, of, time.UnixMilli(now))
 	if err := db.saveIncidents(ctx, tx, keys, models); err != nil {
 		return nil, nil, err
+	}
+	if oneKnown {
+		// The row exists (read or cached, and the writer is ours alone): update it by key.
+		k, d := keys[0], &deltas[0]
+		args := make([]any, 0, 16)
+		args = append(args, d.last.Seq, d.last.Status, d.runs, d.failures)
+		if args, err = appendModelArgs(args, models[0]); err != nil {
+			return nil, nil, fmt.Errorf("job %q: %w", k.name, err)
+		}
+		if _, err := tx.StmtContext(ctx, db.ingest.updateJob).ExecContext(ctx, append(args, k.session, k.name)...); err != nil {
+			return nil, nil, fmt.Errorf("update jobs: %w", err)
+		}
+		saved.models = models
+		return inserted, alerts, nil
 	}
 	const width = 16 // the upsert's columns: the summary's 6, appendModelArgs' 10
 	rows := make([][]any, len(keys))

@@ -21,12 +21,14 @@ var sizeClasses = []int{256, 64, 16, 4, 1}
 type prepared struct {
 	lockSessions   map[int]*sql.Stmt // SELECT id, last_seq … WHERE id IN (…) [FOR UPDATE]
 	knownIDs       map[int]*sql.Stmt // (session, client id) pairs already stored
+	lockOne        *sql.Stmt         // lockSessions of one session, with whether a client id is stored (knownIDs)
 	insertEvents   map[int]*sql.Stmt
 	insertPlain    map[int]*sql.Stmt // insertEvents without run and expect, rare in events
 	pushTargets    map[int]*sql.Stmt // devices of some sessions with push on
 	readModels     map[int]*sql.Stmt // the job models of a commit's jobs (jobmodel.go)
 	setIncidents   map[int]*sql.Stmt // an incident's closed_at, runs, alerted_at, flaps (incidents.go)
 	upsertJobs     map[int]*sql.Stmt
+	updateJob      *sql.Stmt // upsertJobs for one job whose row exists: by its key, no insert tried
 	insertPushes   map[int]*sql.Stmt
 	channelTargets map[int]*sql.Stmt // channels of some sessions that alerts reach (channel_queue.go)
 	insertChannels map[int]*sql.Stmt // channel_jobs rows (channel_queue.go)
@@ -76,6 +78,12 @@ func (db *DB) prepareIngest(ctx context.Context) error {
 		return `SELECT e.session_id, e.client_id FROM (VALUES ` + db.values(n, "BIGINT", "TEXT") + `) AS v
 			JOIN events e ON e.session_id = v.column1 AND e.client_id = v.column2`
 	})
+	p.lockOne = prep(`SELECT last_seq, EXISTS (SELECT 1 FROM devices d WHERE d.session_id = sessions.id
+			AND d.push_endpoint IS NOT NULL AND d.notify <> 'off'),
+			EXISTS (SELECT 1 FROM channels c WHERE c.session_id = sessions.id AND c.verified AND c.notify <> 'off'),
+			` + db.dataVersionColumn() + `,
+			EXISTS (SELECT 1 FROM events e WHERE e.session_id = sessions.id AND e.client_id = ?)
+		FROM sessions WHERE id = ?` + db.d.lockRow)
 	p.insertEvents = perClass(func(n int) string {
 		return `INSERT INTO events ` + chainColumns(eventInsertColumns) + ` VALUES ` + chainRows(n, 15)
 	})
@@ -96,6 +104,11 @@ func (db *DB) prepareIngest(ctx context.Context) error {
 			  last_start = excluded.last_start, next_due = excluded.next_due, next_deadline = excluded.next_deadline,
 			  fail_streak = excluded.fail_streak, running = excluded.running, recent = excluded.recent, incident_id = excluded.incident_id`
 	})
+	// The common commit under light load is one event of a job the session
+	// has: an UPDATE by key costs less than the upsert's insert attempt.
+	p.updateJob = prep(`UPDATE jobs SET last_seq = ?, last_status = ?, runs = runs + ?, failures = failures + ?,
+		state = ?, expect_code = ?, expect_learned = ?, last_start = ?, next_due = ?, next_deadline = ?,
+		fail_streak = ?, running = ?, recent = ?, incident_id = ? WHERE session_id = ? AND name = ?`)
 	p.insertPushes = perClass(func(n int) string {
 		return `INSERT INTO push_jobs (device_id, session_id, seq, kind, next_attempt_at, incident_id) VALUES ` + placeholders(n, 6)
 	})
