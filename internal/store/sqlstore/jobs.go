@@ -179,34 +179,15 @@ func (db *DB) enforceJobLimit(ctx context.Context, tx *sql.Tx, bySession map[int
 	if limit <= 0 || len(inserted) == 0 {
 		return nil
 	}
-	refused := false
-	for session, names := range inserted {
+	counts := make(map[int64]int, len(inserted))
+	for session := range inserted {
 		var count int
 		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM jobs WHERE session_id = ?`), session).Scan(&count); err != nil {
 			return fmt.Errorf("count jobs: %w", err)
 		}
-		if count <= limit {
-			continue
-		}
-		had := count - len(names)
-		admitted := make(map[string]bool)
-		for _, a := range bySession[session] {
-			fresh := make(map[string]bool)
-			for i := range a.Stored {
-				if name := a.Stored[i].Name; names[name] && !admitted[name] {
-					fresh[name] = true
-				}
-			}
-			if had+len(admitted)+len(fresh) <= limit {
-				for name := range fresh {
-					admitted[name] = true
-				}
-				continue
-			}
-			a.Err = tooManyJobs(had+len(admitted), limit, firstOver(a, fresh, limit-had-len(admitted)))
-			refused = true
-		}
+		counts[session] = count
 	}
+	refused := refuseOverLimit(limit, counts, bySession, inserted)
 	if refused {
 		return errJobsRefused
 	}
@@ -243,4 +224,36 @@ func tooManyJobs(have, limit, index int) error {
 		e.Message = fmt.Sprintf("events[%d].name: a new job name past the limit; ", index) + e.Message
 	}
 	return e
+}
+
+// refuseOverLimit is enforceJobLimit's judgement over counts (the sessions'
+// job rows after the upsert): it sets Err on the requests that brought
+// names past the limit and reports whether it refused any.
+func refuseOverLimit(limit int, counts map[int64]int, bySession map[int64][]*store.Append, inserted map[int64]map[string]bool) bool {
+	refused := false
+	for session, names := range inserted {
+		count := counts[session]
+		if count <= limit {
+			continue
+		}
+		had := count - len(names)
+		admitted := make(map[string]bool)
+		for _, a := range bySession[session] {
+			fresh := make(map[string]bool)
+			for i := range a.Stored {
+				if name := a.Stored[i].Name; names[name] && !admitted[name] {
+					fresh[name] = true
+				}
+			}
+			if had+len(admitted)+len(fresh) <= limit {
+				for name := range fresh {
+					admitted[name] = true
+				}
+				continue
+			}
+			a.Err = tooManyJobs(had+len(admitted), limit, firstOver(a, fresh, limit-had-len(admitted)))
+			refused = true
+		}
+	}
+	return refused
 }

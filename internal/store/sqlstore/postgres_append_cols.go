@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/observable-code/observable/internal/domain"
-	"github.com/observable-code/observable/internal/store"
 )
 
 // The commit's rows as the column arrays its unnest statements take
@@ -222,38 +221,6 @@ func pgSessionColumns(changed []int64, lastSeq map[int64]int64, added []newEvent
 		seqs[i], counts[i], ats[i] = lastSeq[id], count[id], newest[id]
 	}
 	return []any{changed, seqs, counts, ats}
-}
-
-// refuseOverLimit is enforceJobLimit's judgement over counts (the sessions'
-// job rows after the upsert): it sets Err on the requests that brought
-// names past the limit and reports whether it refused any.
-func refuseOverLimit(limit int, counts map[int64]int, bySession map[int64][]*store.Append, inserted map[int64]map[string]bool) bool {
-	refused := false
-	for session, names := range inserted {
-		count := counts[session]
-		if count <= limit {
-			continue
-		}
-		had := count - len(names)
-		admitted := make(map[string]bool)
-		for _, a := range bySession[session] {
-			fresh := make(map[string]bool)
-			for i := range a.Stored {
-				if name := a.Stored[i].Name; names[name] && !admitted[name] {
-					fresh[name] = true
-				}
-			}
-			if had+len(admitted)+len(fresh) <= limit {
-				for name := range fresh {
-					admitted[name] = true
-				}
-				continue
-			}
-			a.Err = tooManyJobs(had+len(admitted), limit, firstOver(a, fresh, limit-had-len(admitted)))
-			refused = true
-		}
-	}
-	return refused
 }
 
 func alertIncident(al jobAlert) *int64 {
