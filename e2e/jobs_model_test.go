@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	cdpbrowser "github.com/chromedp/cdproto/browser"
-	"github.com/chromedp/cdproto/serviceworker"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -377,37 +375,11 @@ func TestJobsModelNotificationActions(t *testing.T) {
 	s := srv.newSession("etl-01")
 	srv.post(s.Key, map[string]any{"name": "nightly_sync", "status": "completed", "duration_ms": 3000})
 	p := newPhone(t, srv)
-	regCtx, cancelReg := context.WithTimeout(p.ctx, 3*waitFor)
-	defer cancelReg()
-	registrations := chromedp.Events(regCtx, serviceworker.WorkerRegistrationUpdated)
-	p.pair(s)
-	p.wait("the service worker in control", `navigator.serviceWorker.controller !== null`)
-	var regID serviceworker.RegistrationID
-	for ev, err := range registrations {
-		if err != nil {
-			t.Fatalf("service worker registrations: %v", err)
-		}
-		for _, r := range ev.Registrations {
-			if r.ScopeURL == srv.URL+"/" && !r.IsDeleted {
-				regID = r.RegistrationID
-			}
-		}
-		if regID != "" {
-			break
-		}
-	}
-	ctx, cancel := context.WithTimeout(p.ctx, 3*waitFor)
-	defer cancel()
-	if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
-		Permission: &cdpbrowser.PermissionDescriptor{Name: "notifications"}, Setting: cdpbrowser.PermissionSettingGranted,
-		Origin: srv.URL, BrowserContextID: chromedp.FromContext(p.ctx).BrowserContextID,
-	}); err != nil {
-		t.Fatalf("grant notifications: %v", err)
-	}
+	d := pairForPush(t, p, srv, s, 3*waitFor)
 	sw := jmWorker(t, p)
-	d := &pushDelivery{t: t, ctx: ctx, origin: srv.URL, reg: regID, eval: func(expr string, out any) error {
+	d.eval = func(expr string, out any) error {
 		return jmEvalInWorker(sw, `(reg => (`+expr+`))(self.registration)`, out)
-	}}
+	}
 	push := func(payload map[string]any) {
 		t.Helper()
 		b, _ := json.Marshal(payload)

@@ -6,9 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/serviceworker"
 	"github.com/chromedp/chromedp"
 )
 
@@ -63,37 +61,10 @@ func TestServiceWorkerShowsEveryPush(t *testing.T) {
 	srv := startServer(t)
 	s := srv.newSession("etl-01")
 	p := newPhone(t, srv)
-	regCtx, cancelReg := context.WithTimeout(p.ctx, 3*waitFor)
-	defer cancelReg()
-	registrations := chromedp.Events(regCtx, serviceworker.WorkerRegistrationUpdated)
-	p.pair(s)
-	p.wait("the service worker in control", `navigator.serviceWorker.controller !== null`)
-
-	var regID serviceworker.RegistrationID
-	for ev, err := range registrations {
-		if err != nil {
-			t.Fatalf("service worker registrations: %v", err)
-		}
-		for _, r := range ev.Registrations {
-			if r.ScopeURL == srv.URL+"/" && !r.IsDeleted {
-				regID = r.RegistrationID
-			}
-		}
-		if regID != "" {
-			break
-		}
-	}
-	ctx, cancel := context.WithTimeout(p.ctx, waitFor)
-	defer cancel()
-	if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
-		Permission: &cdpbrowser.PermissionDescriptor{Name: "notifications"}, Setting: cdpbrowser.PermissionSettingGranted,
-		Origin: srv.URL, BrowserContextID: chromedp.FromContext(p.ctx).BrowserContextID,
-	}); err != nil {
-		t.Fatalf("grant notifications: %v", err)
-	}
-	d := &pushDelivery{t: t, ctx: ctx, origin: srv.URL, reg: regID, eval: func(expr string, out any) error {
+	d := pairForPush(t, p, srv, s, waitFor)
+	d.eval = func(expr string, out any) error {
 		return p.eval(`navigator.serviceWorker.ready.then(reg => (`+expr+`))`, out)
-	}}
+	}
 	push := d.push
 	payload := func(body string, seq int, url string) string {
 		b, _ := json.Marshal(map[string]any{"title": "nightly_sync failed", "body": body, "tag": "job:nightly_sync",

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/serviceworker"
 	"github.com/chromedp/chromedp"
 )
@@ -93,4 +94,40 @@ func (d *pushDelivery) state() string {
 		return "unreadable: " + err.Error()
 	}
 	return s
+}
+
+// pairForPush pairs p with session s, waits for the service worker to take
+// control, grants notifications to the app's origin, and returns a
+// pushDelivery to that worker whose DevTools calls have within to run (the
+// caller sets its eval: in the page or in the worker).
+func pairForPush(t *testing.T, p *phone, srv *server, s session, within time.Duration) *pushDelivery {
+	t.Helper()
+	regCtx, cancelReg := context.WithTimeout(p.ctx, 3*waitFor)
+	defer cancelReg()
+	registrations := chromedp.Events(regCtx, serviceworker.WorkerRegistrationUpdated)
+	p.pair(s)
+	p.wait("the service worker in control", `navigator.serviceWorker.controller !== null`)
+	var regID serviceworker.RegistrationID
+	for ev, err := range registrations {
+		if err != nil {
+			t.Fatalf("service worker registrations: %v", err)
+		}
+		for _, r := range ev.Registrations {
+			if r.ScopeURL == srv.URL+"/" && !r.IsDeleted {
+				regID = r.RegistrationID
+			}
+		}
+		if regID != "" {
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, within)
+	t.Cleanup(cancel)
+	if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+		Permission: &cdpbrowser.PermissionDescriptor{Name: "notifications"}, Setting: cdpbrowser.PermissionSettingGranted,
+		Origin: srv.URL, BrowserContextID: chromedp.FromContext(p.ctx).BrowserContextID,
+	}); err != nil {
+		t.Fatalf("grant notifications: %v", err)
+	}
+	return &pushDelivery{t: t, ctx: ctx, origin: srv.URL, reg: regID}
 }
