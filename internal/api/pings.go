@@ -473,9 +473,8 @@ func (s *Server) pingEvent(ctx context.Context, sessionID int64, name, status st
 // (`observable ping-url NAME`): its first ping makes it.
 func (s *Server) getJobPing(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
-	if n := len([]rune(name)); n == 0 || n > domain.MaxNameLen || domain.TextProblem(name) != "" {
-		return domain.Errorf(domain.EInvalidName,
-			"a job name is 1 to %d characters of valid UTF-8 without NUL; escape it in the path (encodeURIComponent)", domain.MaxNameLen)
+	if err := checkJobName(name); err != nil {
+		return err
 	}
 	url, err := s.pingURL(r.Context(), callerOf(r).sessionID, name)
 	if err != nil {

@@ -87,7 +87,7 @@ func destinationOf(typ string, sec domain.ChannelSecrets) (host, slackURL string
 	case domain.ChannelNtfy:
 		raw = sec.Server
 		if raw == "" {
-			raw = "https://ntfy.sh"
+			raw = DefaultNtfyServer
 		}
 	case domain.ChannelSlack:
 		slackURL = sec.URL

@@ -22,7 +22,7 @@ func (c *Config) finishChannels() error {
 		}
 	}
 	if _, err := channel.NewGuard(c.ChannelAllow); err != nil {
-		return fmt.Errorf("--channel-allow: %w", err)
+		return err // it names the flag and the entry
 	}
 	if c.KeyFile == "" && !c.IsPostgres() {
 		// Beside the database, and like it never in a dump of it: a copy of

@@ -50,33 +50,37 @@ func TestTimeRoundTrip(t *testing.T) {
 	}
 }
 
+// AlertFor is the rule of every push and channel: an incident's own alert
+// (Judge decides it) goes out unless notify is off or the job is muted, and
+// with notify "all" every other event does too, except a failure that
+// opened nothing (folded into an open incident, or under alert_after).
 func TestAlertRules(t *testing.T) {
-	failed, done, other := &Event{Name: "j", Status: "failed"}, &Event{Name: "j", Status: "completed"}, &Event{Name: "j", Status: "started"}
+	failed, done, started := &Event{Name: "j", Status: "failed"}, &Event{Name: "j", Status: "completed"}, &Event{Name: "j", Status: "started"}
 	tests := []struct {
 		notify   string
 		muted    []string
 		ev       *Event
-		previous string
+		incident string
 		want     string
 	}{
-		{NotifyFailures, nil, failed, "", AlertFailed},
-		{NotifyFailures, nil, failed, "failed", AlertFailed},
+		{NotifyFailures, nil, failed, AlertFailed, AlertFailed},
+		{NotifyFailures, nil, failed, "", ""}, // folded into an open incident
+		{NotifyFailures, nil, done, AlertRecovered, AlertRecovered},
 		{NotifyFailures, nil, done, "", ""},
-		{NotifyFailures, nil, done, "completed", ""},
-		{NotifyFailures, nil, done, "failed", AlertRecovered},
-		{NotifyFailures, nil, other, "failed", ""},
+		{NotifyFailures, nil, started, "", ""},
 		{NotifyAll, nil, done, "", AlertEvent},
-		{NotifyAll, nil, other, "", AlertEvent},
-		{NotifyAll, nil, failed, "", AlertFailed},
-		{NotifyAll, nil, done, "failed", AlertRecovered},
-		{NotifyOff, nil, failed, "", ""},
-		{NotifyOff, nil, done, "failed", ""},
-		{NotifyAll, []string{"j"}, failed, "", ""},
-		{NotifyFailures, []string{"other"}, failed, "", AlertFailed},
+		{NotifyAll, nil, started, "", AlertEvent},
+		{NotifyAll, nil, failed, "", ""},
+		{NotifyAll, nil, failed, AlertFailed, AlertFailed},
+		{NotifyAll, nil, done, AlertRecovered, AlertRecovered},
+		{NotifyOff, nil, failed, AlertFailed, ""},
+		{NotifyOff, nil, done, AlertRecovered, ""},
+		{NotifyAll, []string{"j"}, failed, AlertFailed, ""},
+		{NotifyFailures, []string{"other"}, failed, AlertFailed, AlertFailed},
 	}
 	for _, tt := range tests {
-		if got := Alert(tt.notify, tt.muted, tt.ev, tt.previous); got != tt.want {
-			t.Errorf("Alert(%s, muted %v, %s after %q) = %q, want %q", tt.notify, tt.muted, tt.ev.Status, tt.previous, got, tt.want)
+		if got := AlertFor(tt.notify, tt.muted, tt.ev, tt.incident); got != tt.want {
+			t.Errorf("AlertFor(%s, muted %v, %s, incident %q) = %q, want %q", tt.notify, tt.muted, tt.ev.Status, tt.incident, got, tt.want)
 		}
 	}
 }

@@ -26,7 +26,7 @@ type channels struct {
 func newChannels(cfg config.Config, st store.Store, m *metrics.Metrics, pushWake func(), log *slog.Logger) (*channels, error) {
 	guard, err := channel.NewGuard(cfg.ChannelAllow)
 	if err != nil {
-		return nil, fmt.Errorf("--channel-allow: %w", err)
+		return nil, err // it names the flag and the entry
 	}
 	var smtp *channel.SMTPConfig
 	if cfg.SMTPURL != "" {

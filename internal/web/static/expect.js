@@ -1,7 +1,7 @@
 // Words for a job's state, expectation and incidents, and the editor's
 // values turned into an EXPECT and back. Pure: no DOM, no fetches, so the
 // unit tests (internal/web/_dev/test/expect.test.js) cover all of it.
-import {duration} from './format.js';
+import {duration, whenOf} from './format.js';
 
 // Problems first: they are why the user opened the app. An unknown state
 // (the contract allows more) sorts with the healthy ones and shows its word.
@@ -32,7 +32,7 @@ export function stateInfo(state) {
   return {state, rank: 4, cls: 'js-other', label: word.charAt(0).toUpperCase() + word.slice(1), problem: false};
 }
 
-const when = (j) => Date.parse((j.last && (j.last.timestamp || j.last.received_at)) || '') || 0;
+const when = (j) => Date.parse((j.last && whenOf(j.last)) || '') || 0;
 
 /** Sort order of the jobs list: problems first, then the most recently run. */
 export function byProblem(a, b) {

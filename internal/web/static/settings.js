@@ -133,7 +133,7 @@ function pings() {
   const out = h('p', {class: 'muted', text: 'Loading…'});
   api('/api/v1/ping-key').then(({ping_key: key, ping_base: base}) => out.replaceChildren(
     h('code', {id: 'ping-key', text: key}), h('br'), h('span', {class: 'hint', text: `Ping a job by name: ${base}/<job-slug>`}),
-  )).catch(() => { out.textContent = 'This server has no ping key.'; });
+  )).catch((e) => { out.textContent = e.status === 404 ? 'This server has no ping key.' : e.message; });
   return section('Ping key', 'pingkey-h',
     h('p', {class: 'hint', text: 'For Healthchecks-style pings (curl, cron, systemd): /ping/<ping key>/<slug>. Anyone with it can ping your jobs, not read them.'}),
     out);

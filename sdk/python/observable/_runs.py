@@ -115,7 +115,9 @@ class Runs:
                         if found is not None:
                             yield found
                     frame = frame.f_back
-            coroutines = {code for code in codes if code.co_flags & _CO_COROUTINE}
+            # A snapshot: a function decorated on another thread meanwhile
+            # would change the set under the loop.
+            coroutines = {code for code in _copy(lambda: list(codes)) if code.co_flags & _CO_COROUTINE}
             if coroutines:  # no async def tracked: no task to walk
                 yield from self._suspended_tasks(coroutines)
         for scope in _copy(lambda: list(_block.open_blocks.values())):
