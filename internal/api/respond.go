@@ -23,7 +23,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 		s.bodies.finished(w, false)
 		return nil, tooBig()
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes), r.ContentLength)
 	s.bodies.finished(w, err == nil)
 	var overLimit *http.MaxBytesError
 	switch {
@@ -34,6 +34,20 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 		return nil, domain.Errorf(domain.EBadBody, "the request body could not be read: the connection was cut or the body came too slowly; send the request again")
 	}
 	return body, nil
+}
+
+// readAll reads r whole into one buffer of the declared length, where
+// io.ReadAll would copy a batch's body several times as it grows. net/http
+// ends the body at its Content-Length, and fails a shorter one.
+func readAll(r io.Reader, declared int64) ([]byte, error) {
+	if declared <= 0 {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, declared)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
 
 // bodyReads tracks the requests whose body may still be arriving, so that

@@ -116,7 +116,11 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 			return err
 		}
 	}
-	var added []newEvent
+	events := 0
+	for _, a := range batch {
+		events += len(a.Events)
+	}
+	added := make([]newEvent, 0, events)
 	var changed []int64
 	for _, id := range ids {
 		if _, ok := lastSeq[id]; !ok {
@@ -126,7 +130,7 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 			if known == nil {
 				known = make(map[int64]map[string]struct{}, len(ids))
 			}
-			known[id] = make(map[string]struct{})
+			known[id] = make(map[string]struct{}, sessionEvents(bySession[id]))
 		}
 		before := len(added)
 		added = assignSeqs(bySession[id], known[id], lastSeq, added)
@@ -162,6 +166,7 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 // ids the session has (or that came earlier in this commit).
 func assignSeqs(appends []*store.Append, known map[string]struct{}, lastSeq map[int64]int64, added []newEvent) []newEvent {
 	for _, a := range appends {
+		a.Stored = slices.Grow(a.Stored, len(a.Events))
 		for i := range a.Events {
 			ev := a.Events[i]
 			if ev.ID != "" {
@@ -185,6 +190,15 @@ func assignSeqs(appends []*store.Append, known map[string]struct{}, lastSeq map[
 		}
 	}
 	return added
+}
+
+// sessionEvents counts the events of one session's appends.
+func sessionEvents(appends []*store.Append) int {
+	n := 0
+	for _, a := range appends {
+		n += len(a.Events)
+	}
+	return n
 }
 
 // onlyClientID is the commit's client id if exactly one of its events has one.

@@ -39,6 +39,9 @@ type dialect struct {
 	// typedValues casts the parameters of a VALUES list to their column
 	// types (PostgreSQL would take them as text).
 	typedValues bool
+	// oldestEvents selects (session_id, seq) of events received before
+	// its first parameter, at most its second, oldest first (retention).
+	oldestEvents string
 }
 
 // DB is a store.Store on a SQL database.

@@ -48,6 +48,7 @@ var postgresDialect = dialect{
 	skipLocked:    " FOR UPDATE SKIP LOCKED",
 	notify:        notifyPostgres,
 	isUnavailable: postgresUnavailable,
+	oldestEvents:  `SELECT session_id, seq FROM events WHERE received_at < $1 ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
 }
 
 // OpenPostgres connects to the database at url (postgres://user:password@

@@ -103,9 +103,8 @@ func (db *DB) Event(ctx context.Context, sessionID, seq int64) (domain.StoredEve
 func (db *DB) PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
 	var deleted int64
 	err := db.inTx(ctx, "prune events", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, db.q(`DELETE FROM events WHERE (session_id, seq) IN
-			(SELECT session_id, seq FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?`+db.d.skipLocked+`)
-			RETURNING session_id, name, status`), cutoff.UnixMilli(), limit)
+		rows, err := tx.QueryContext(ctx, `DELETE FROM events WHERE (session_id, seq) IN (`+db.d.oldestEvents+`)
+			RETURNING session_id, name, status`, cutoff.UnixMilli(), limit)
 		if err != nil {
 			return err
 		}

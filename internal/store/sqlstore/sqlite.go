@@ -21,7 +21,15 @@ type SQLiteOptions struct {
 	Synchronous string
 }
 
-var sqliteDialect = dialect{name: "sqlite"}
+var sqliteDialect = dialect{
+	name: "sqlite",
+	// Rowids grow with arrival (one writer, max+1), so the oldest events
+	// are the first rows of the table and retention needs no index on
+	// received_at: one B-tree fewer for every event written (migration
+	// 0006). A young row among old ones (the clock stepped back) only
+	// delays the old rows after it in this chunk's window.
+	oldestEvents: `SELECT session_id, seq FROM (SELECT session_id, seq, received_at FROM events ORDER BY rowid LIMIT ?2) WHERE received_at < ?1`,
+}
 
 // OpenSQLite opens (creating if needed) the database file at path and
 // brings its schema up to date.

@@ -302,6 +302,51 @@ func testPruneEvents(t *testing.T, s store.Store) {
 	}
 }
 
+// testPruneEventsInChunks prunes old events of several sessions, written
+// interleaved, a few at a time as retention does: each chunk takes the
+// oldest, none takes a young event, and the chunks end when the old ones do.
+func testPruneEventsInChunks(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	sessions := []domain.Session{newSession(t, s), newSession(t, s), newSession(t, s)}
+	for i := range 7 { // 21 old events, arrival order round-robin over the sessions
+		for _, sess := range sessions {
+			a := &store.Append{SessionID: sess.ID, Events: []domain.Event{ev("chunked", "completed")}, ReceivedAt: base.Add(time.Duration(i) * time.Minute)}
+			if err := s.AppendEvents(ctx, []*store.Append{a}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, sess := range sessions {
+		a := &store.Append{SessionID: sess.ID, Events: []domain.Event{ev("chunked", "completed")}, ReceivedAt: base.Add(48 * time.Hour)}
+		if err := s.AppendEvents(ctx, []*store.Append{a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var chunks []int64
+	for range 10 {
+		n, err := s.PruneEvents(ctx, base.Add(24*time.Hour), 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		chunks = append(chunks, n)
+	}
+	if !slices.Equal(chunks, []int64{5, 5, 5, 5, 1}) {
+		t.Fatalf("chunks pruned = %v, want [5 5 5 5 1]", chunks)
+	}
+	for _, sess := range sessions {
+		left, err := s.EventsAfter(ctx, sess.ID, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(seqs(left), []int64{8}) {
+			t.Fatalf("session %d: events left = %v, want [8] (the young one)", sess.ID, seqs(left))
+		}
+	}
+}
+
 // testPruneDuringAppend runs retention beside multi-session group commits,
 // with job names in varying order: neither may fail (no deadlocks).
 func testPruneDuringAppend(t *testing.T, s store.Store) {

@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"IncidentsPauseSnooze", testIncidentsPauseSnooze},
 		{"IncidentsConcurrentEvaluators", testIncidentsConcurrentEvaluators},
 		{"PruneEvents", testPruneEvents},
+		{"PruneEventsInChunks", testPruneEventsInChunks},
 		{"PruneDuringAppend", testPruneDuringAppend},
 		{"PrunePairings", testPrunePairings},
 		{"PushRules", testPushRules},
