@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -37,11 +39,17 @@ func BenchmarkIngest(b *testing.B) {
 	for _, c := range []struct {
 		name                      string
 		events, clients, sessions int
+		id                        func() string
 	}{
-		{"single/clients=32/sessions=32", 1, 32, 32},
-		{"single/clients=32/sessions=1", 1, 32, 1},
-		{"batch500/clients=8/sessions=32", 500, 8, 32},
-		{"one-after-another", 1, 1, 1},
+		{"single/clients=32/sessions=32", 1, 32, 32, sdkID},
+		{"single/clients=32/sessions=1", 1, 32, 1, sdkID},
+		{"batch500/clients=8/sessions=32", 500, 8, 32, sdkID},
+		{"one-after-another", 1, 1, 1, sdkID},
+		// Ids in no order, as the SDK made them before it made them by
+		// time, and as other clients may: each dirties its own page of the
+		// duplicate index.
+		{"single/clients=32/sessions=1/ids=random", 1, 32, 1, randomID},
+		{"batch500/clients=8/sessions=32/ids=random", 500, 8, 32, randomID},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			h := newIngestHandler(b)
@@ -49,21 +57,32 @@ func BenchmarkIngest(b *testing.B) {
 			for i := range keys {
 				keys[i] = createSession(b, h)
 			}
-			benchPosts(b, h, keys, c.events, c.clients)
+			benchPosts(b, h, keys, c.events, c.clients, c.id)
 		})
 	}
 }
 
+// sdkID makes a client id as the Python SDK does (observable._events.new_id):
+// milliseconds since the epoch in 12 hex digits, then 80 random bits.
+func sdkID() string {
+	return fmt.Sprintf("%012x%016x%04x", time.Now().UnixMilli(), rand.Uint64(), rand.Uint32()&0xffff)
+}
+
+// randomID is 128 random bits in hex.
+func randomID() string {
+	return fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64())
+}
+
 // benchPosts posts b.N requests of events events from clients goroutines,
 // taking the session keys in turn.
-func benchPosts(b *testing.B, h http.Handler, keys []string, events, clients int) {
+func benchPosts(b *testing.B, h http.Handler, keys []string, events, clients int, id func() string) {
 	var next atomic.Int64
 	var lat latencies
 	post := func(took *[]time.Duration) bool {
 		start := time.Now()
 		defer func() { *took = append(*took, time.Since(start)) }()
 		n := next.Add(1)
-		req := httptest.NewRequest(http.MethodPost, "/api/v1/events", bytes.NewReader(eventsBody(n, events)))
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/events", bytes.NewReader(eventsBody(events, id)))
 		req.Header.Set("Authorization", "Bearer "+keys[n%int64(len(keys))])
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -171,11 +190,11 @@ func createSession(b *testing.B, h http.Handler) string {
 	return created.SessionID
 }
 
-// eventsBody is request n's body: one event, or a batch; ids are unique.
-func eventsBody(n int64, events int) []byte {
-	prefix := "b" + strconv.FormatInt(n, 10) + "-"
+// eventsBody is a request's body: one event, or a batch, each with an id
+// of its own.
+func eventsBody(events int, id func() string) []byte {
 	if events == 1 {
-		return Event(prefix+"0", "train_model")
+		return Event(id(), "train_model")
 	}
 	var buf bytes.Buffer
 	buf.WriteString(`{"events":[`)
@@ -183,7 +202,7 @@ func eventsBody(n int64, events int) []byte {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		buf.Write(Event(prefix+strconv.Itoa(i), "train_model_"+strconv.Itoa(i%20)))
+		buf.Write(Event(id(), "train_model_"+strconv.Itoa(i%20)))
 	}
 	buf.WriteString("]}")
 	return buf.Bytes()

@@ -18,9 +18,11 @@ function setup(thread)
   thread:set("tid", threads)
 end
 
--- one event; REQID is replaced per request, so every id stays unique
+-- one event; REQID is replaced per request, so every id stays unique. Ids
+-- are shaped as the SDK makes them (observable._events.new_id): the time
+-- first, so that ids made one after another sort side by side.
 local function event(i, stamp)
-  return string.format('{"id":"REQID-%d","name":"train_model_%d","status":"%s","duration_ms":1234.5,'
+  return string.format('{"id":"REQID%04x","name":"train_model_%d","status":"%s","duration_ms":1234.5,'
     .. '"timestamp":"%s","source":{"host":"bench","pid":4242,"sdk":"observable-python/0.1.0",'
     .. '"runtime":"CPython 3.11.9"}}', i, i % 20, (i % 10 == 0) and "failed" or "completed", stamp)
 end
@@ -41,13 +43,12 @@ function init(args)
     for i = 1, batch do events[i] = event(i, stamp) end
     template = '{"events":[' .. table.concat(events, ",") .. ']}'
   end
-  math.randomseed(os.time() * 100 + tid)
-  runid = string.format("%x-%d", math.random(0, 0xffffff), tid)
 end
 
 function request()
   n = n + 1
-  local body = template:gsub("REQID", runid .. "-" .. n)
+  -- 12 hex digits of milliseconds (os.time has seconds), the thread, the request
+  local body = template:gsub("REQID", string.format("%012x%04x%08x", os.time() * 1000, tid, n))
   local headers = {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. keys[n % #keys + 1],
