@@ -108,7 +108,7 @@ func (s *Server) createChannel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if chanTypeFields[typ] == nil {
+	if channel.Fields(typ) == nil {
 		return badChannel("type", "type must be one of %s", strings.Join(domain.ChannelTypes, ", "))
 	}
 	if err := checkChannelFields(fields, typ); err != nil {
@@ -214,7 +214,7 @@ func (s *Server) patchChannel(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) patchSecrets(r *http.Request, c domain.Channel, fields map[string]json.RawMessage, p *domain.ChannelPatch) error {
 	cd := s.deps.Channels
 	given := false
-	for _, name := range chanTypeFields[c.Type] {
+	for _, name := range channel.Fields(c.Type) {
 		if _, ok := fields[name]; ok {
 			given = true
 		}

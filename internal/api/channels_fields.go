@@ -15,18 +15,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/observable-code/observable/internal/channel"
 	"github.com/observable-code/observable/internal/domain"
 )
-
-// chanTypeFields are the fields each type takes besides type, notify and
-// muted (its ChannelSecrets).
-var chanTypeFields = map[string][]string{
-	domain.ChannelWebhook: {"url", "secret"},
-	domain.ChannelSlack:   {"url"},
-	domain.ChannelDiscord: {"url"},
-	domain.ChannelNtfy:    {"server", "topic", "token"},
-	domain.ChannelEmail:   {"address"},
-}
 
 func badChannel(field, format string, args ...any) error {
 	e := domain.Errorf(domain.EInvalidChannel, format, args...)
@@ -78,12 +69,13 @@ func chanString(fields map[string]json.RawMessage, name string) (v string, ok bo
 
 // checkChannelFields refuses a field the type does not take, by name.
 func checkChannelFields(fields map[string]json.RawMessage, typ string) error {
+	own := channel.Fields(typ)
 	for name := range fields {
-		if name != "type" && name != "notify" && name != "muted" && !slices.Contains(chanTypeFields[typ], name) {
+		if name != "type" && name != "notify" && name != "muted" && !slices.Contains(own, name) {
 			if strings.ContainsRune(name, 0) || !utf8.ValidString(name) || utf8.RuneCountInString(name) > 64 {
 				name = "(unreadable)"
 			}
-			return badChannel(name, "a %s channel has no field %q; it takes type, notify, muted and %s", typ, name, strings.Join(chanTypeFields[typ], ", "))
+			return badChannel(name, "a %s channel has no field %q; it takes type, notify, muted and %s", typ, name, strings.Join(own, ", "))
 		}
 	}
 	return nil
@@ -128,7 +120,7 @@ func channelSecrets(fields map[string]json.RawMessage, typ string, base domain.C
 	sec := base
 	targets := map[string]*string{"url": &sec.URL, "secret": &sec.Secret, "server": &sec.Server,
 		"topic": &sec.Topic, "token": &sec.Token, "address": &sec.Address}
-	for _, name := range chanTypeFields[typ] {
+	for _, name := range channel.Fields(typ) {
 		v, ok, err := chanString(fields, name)
 		if err != nil {
 			return sec, err

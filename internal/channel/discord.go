@@ -127,7 +127,7 @@ func (s *discordSender) Send(ctx context.Context, _ domain.Channel, sec domain.C
 	if err != nil {
 		return permanent("cannot encode the Discord message: %v", err)
 	}
-	r, err := s.h.post(ctx, sec.URL, map[string]string{"Content-Type": "application/json"}, body, "Discord")
+	r, err := s.h.post(ctx, sec.URL, map[string]string{"Content-Type": "application/json"}, body)
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,7 @@ func (s *ntfySender) Send(ctx context.Context, _ domain.Channel, sec domain.Chan
 	if h := hostOf(root); h != "ntfy.sh" {
 		who = "ntfy (" + h + ")"
 	}
-	r, err := s.h.post(ctx, root, hdr, body, who, sec.Topic, sec.Token)
+	r, err := s.h.post(ctx, root, hdr, body, sec.Topic, sec.Token)
 	if err != nil {
 		return err
 	}

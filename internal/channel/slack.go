@@ -105,7 +105,7 @@ func (s *slackSender) Send(ctx context.Context, _ domain.Channel, sec domain.Cha
 	if err != nil {
 		return permanent("cannot encode the Slack message: %v", err)
 	}
-	r, err := s.h.post(ctx, sec.URL, map[string]string{"Content-Type": "application/json"}, body, "Slack")
+	r, err := s.h.post(ctx, sec.URL, map[string]string{"Content-Type": "application/json"}, body)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -15,6 +16,22 @@ const DefaultNtfyServer = "https://ntfy.sh"
 
 // ntfy's own topic rule.
 var ntfyTopic = regexp.MustCompile(`^[-_A-Za-z0-9]{1,64}$`)
+
+// typeFields are the fields of each type's ChannelSecrets.
+var typeFields = map[string][]string{
+	domain.ChannelWebhook: {"url", "secret"},
+	domain.ChannelSlack:   {"url"},
+	domain.ChannelDiscord: {"url"},
+	domain.ChannelNtfy:    {"server", "topic", "token"},
+	domain.ChannelEmail:   {"address"},
+}
+
+// Fields are the fields a channel of type typ takes besides type, notify
+// and muted (those of its ChannelSecrets), in the order messages list
+// them; nil for a type there is none of. The list is the caller's own.
+func Fields(typ string) []string {
+	return slices.Clone(typeFields[typ])
+}
 
 // Validate checks and normalizes a channel's fields for its type: trims
 // them, fills in the default ntfy server, lower-cases an email address's
@@ -29,13 +46,7 @@ func Validate(typ string, sec domain.ChannelSecrets, g *Guard, emailOn bool) (do
 	sec.Topic = strings.TrimSpace(sec.Topic)
 	sec.Token = strings.TrimSpace(sec.Token)
 	sec.Address = strings.TrimSpace(sec.Address)
-	own := map[string][]string{
-		domain.ChannelWebhook: {"url", "secret"},
-		domain.ChannelSlack:   {"url"},
-		domain.ChannelDiscord: {"url"},
-		domain.ChannelNtfy:    {"server", "topic", "token"},
-		domain.ChannelEmail:   {"address"},
-	}[typ]
+	own := typeFields[typ]
 	if own == nil {
 		return sec, fieldErr(domain.EInvalidChannel, "type", "type must be one of "+strings.Join(domain.ChannelTypes, ", "))
 	}

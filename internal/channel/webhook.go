@@ -23,6 +23,7 @@ import (
 
 	"github.com/observable-code/observable/internal/alerttext"
 	"github.com/observable-code/observable/internal/domain"
+	"github.com/observable-code/observable/internal/retryafter"
 )
 
 // Options configure the senders NewSenders makes.
@@ -139,7 +140,7 @@ func (s *webhookSender) Send(ctx context.Context, c domain.Channel, sec domain.C
 		hdr[HeaderSignature] = Sign(sec.Secret, ts, body)
 	}
 	host := hostOf(sec.URL)
-	r, err := s.h.post(ctx, sec.URL, hdr, body, host, sec.URL, sec.Secret)
+	r, err := s.h.post(ctx, sec.URL, hdr, body, sec.URL, sec.Secret)
 	if err != nil {
 		return err
 	}
@@ -173,10 +174,9 @@ type reply struct {
 	secrets []string // redacted from any excerpt
 }
 
-// post sends body to rawURL. who names the destination in messages (a
-// service or the host); secrets (the URL, tokens) are taken out of every
-// text that could reach the phone or a log.
-func (h *httpSender) post(ctx context.Context, rawURL string, hdr map[string]string, body []byte, who string, secrets ...string) (reply, error) {
+// post sends body to rawURL. secrets (the URL, tokens) are taken out of
+// every text that could reach the phone or a log.
+func (h *httpSender) post(ctx context.Context, rawURL string, hdr map[string]string, body []byte, secrets ...string) (reply, error) {
 	secrets = append(secrets, urlSecrets(rawURL)...)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
 	if err != nil {
@@ -275,6 +275,10 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// maxRetryAfter caps a receiver's Retry-After at a day, so that a huge
+// value cannot park a message for ever.
+const maxRetryAfter = 24 * time.Hour
+
 // classify turns an answer into nil (2xx) or a DeliveryError: temporary for
 // 408, 429 and 5xx (with the answer's Retry-After on 429 and 503),
 // permanent for the rest, with hint(status) saying what to do.
@@ -298,7 +302,7 @@ func (r reply) classify(who string, hint func(int) string, now func() time.Time)
 		}
 		e := &DeliveryError{Message: msg + "; trying again later"}
 		if st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable {
-			e.RetryAfter = retryAfter(r.header.Get("Retry-After"), now())
+			e.RetryAfter = retryafter.Parse(r.header.Get("Retry-After"), now(), maxRetryAfter)
 		}
 		return e
 	case st >= 300 && st < 400:
@@ -328,21 +332,6 @@ func (r reply) excerpt() string {
 		return ""
 	}
 	return alerttext.Clip(strings.TrimSpace(redact(alerttext.Clean(text), r.secrets)), 120)
-}
-
-// retryAfter reads Retry-After as seconds or an HTTP date, at most a day.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 {
-		d = time.Duration(n * float64(time.Second))
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), 24*time.Hour)
 }
 
 // encodeJSON is json.Marshal without HTML escaping: the receivers read

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/observable-code/observable/internal/alerttext"
 	"github.com/observable-code/observable/internal/domain"
+	"github.com/observable-code/observable/internal/retryafter"
 	"github.com/observable-code/observable/internal/store"
 )
 
@@ -134,7 +134,7 @@ func (s *Service) send(ctx context.Context, job store.PushJob, payload []byte, t
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	return reply{
 		status:     resp.StatusCode,
-		retryAfter: min(retryAfter(resp.Header.Get("Retry-After"), time.Now()), s.opts.TTL),
+		retryAfter: min(retryafter.Parse(resp.Header.Get("Retry-After"), time.Now(), maxRetryAfter), s.opts.TTL),
 		reason:     alerttext.Clip(strings.TrimSpace(alerttext.Clean(string(body))), 200),
 	}, nil
 }
@@ -214,24 +214,6 @@ func (s *Service) backoff(attempt int) time.Duration {
 	}
 	d = min(d, s.opts.RetryMax)
 	return d/2 + rand.N(d/2+1)
-}
-
-// retryAfter reads a Retry-After header: seconds, or an HTTP date.
-func retryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return min(t.Sub(now), maxRetryAfter)
-	}
-	return 0
 }
 
 func refusalHint(status int) string {
