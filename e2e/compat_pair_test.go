@@ -98,6 +98,27 @@ func TestCompatPastedObsappLinkPairs(t *testing.T) {
 	}
 }
 
+// The bare code, typed key by key as a person copies it from the terminal,
+// pairs the phone too.
+func TestCompatTypedBareCodePairs(t *testing.T) {
+	srv := startServer(t)
+	s := compatSession(srv)
+	p := newPhone(t, srv)
+	compatNotPaired(p)
+	p.do("type the whole code", chromedp.SendKeys(chromedp.CSS("#pair-link"), s.Code))
+	var typed string
+	p.js(`document.querySelector('#pair-link').value`, &typed)
+	if typed != s.Code {
+		t.Fatalf("the field holds %q after typing, want the code %q", typed, s.Code)
+	}
+	p.tap("#pair-paste button[type=submit]")
+	p.wait("the feed", compatFeed)
+	compatPaired(t, srv, s)
+	if p.deviceToken() == "" {
+		t.Errorf("no observable_device cookie after pairing")
+	}
+}
+
 // compatFakeCamera stands in for a camera and a QR decoder: getUserMedia
 // gives a canvas's stream, the page may use it, and BarcodeDetector "sees"
 // first a QR code that is not a pairing link, then the given text.

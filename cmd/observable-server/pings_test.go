@@ -78,8 +78,11 @@ func TestPingsHealthchecksOneLiners(t *testing.T) {
 	if st := callAPI("GET", p.url+"/api/v1/jobs/backup", key, "").status; st != http.StatusNotFound {
 		t.Fatalf("GET /api/v1/jobs/backup before any ping: %d", st)
 	}
-	// The rid comes from uuidgen where it exists (Healthchecks' docs), else python.
-	const uuidgen = `rid=$(uuidgen 2>/dev/null || python3 -c 'import uuid; print(uuid.uuid4())')`
+	// rid=$(uuidgen) as Healthchecks' docs write it (scripts/test installs
+	// uuid-runtime where it is missing).
+	if _, err := exec.LookPath("uuidgen"); err != nil {
+		t.Fatal("uuidgen is not installed (Debian: apt-get install uuid-runtime; scripts/test does it): Healthchecks' rid one-liner runs it")
+	}
 	pingsShell(t, `
 set -e
 curl -fsS -m 10 --retry 5 -o /dev/null "$URL"
@@ -93,7 +96,7 @@ m=$(sh -c 'echo "copied 12 files"; echo "warning: disk 91% full" >&2' 2>&1)
 curl -fsS -m 10 --retry 5 --data-raw "$m" "$URL/$?"
 curl -fsS -m 10 --retry 5 -o /dev/null --data-raw "halfway there" "$URL/log"
 curl -fsS -m 10 --retry 5 -o /dev/null "$URL/fail"
-`+uuidgen+`
+rid=$(uuidgen)
 curl -fsS -m 10 --retry 5 -o /dev/null "$URL/start?rid=$rid"
 curl -fsS -m 10 --retry 5 -o /dev/null "$URL/0?rid=$rid"
 `, "URL="+backup)
@@ -163,7 +166,8 @@ func TestPingsOverlappingRuns(t *testing.T) {
 // Slug URLs, the answers and texts, HEAD, the body limit, and unknown
 // UUIDs and keys that tell nothing.
 func TestPingsSlugsAndAnswers(t *testing.T) {
-	p := launch(t, t.TempDir()+"/db.sqlite", "--session-rate", "1", "--session-burst", "20", "--max-batch-events", "10")
+	// Debug logging: every request is logged, so the log check below means something.
+	p := launch(t, t.TempDir()+"/db.sqlite", "--session-rate", "1", "--session-burst", "20", "--max-batch-events", "10", "--log-level", "debug")
 	awaitReady(t, 30*time.Second, p)
 	key, _ := newSession(t, p)
 	other, _ := newSession(t, p)
@@ -188,8 +192,14 @@ func TestPingsSlugsAndAnswers(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != status || (method != "HEAD" && string(b) != text) || resp.Header.Get("Ping-Body-Limit") != "10000" {
-			t.Fatalf("%s %s: %d %q (Ping-Body-Limit %q); want %d %q", method, u, resp.StatusCode, string(b), resp.Header.Get("Ping-Body-Limit"), status, text)
+		// Healthchecks sets Ping-Body-Limit on a taken ping only (200, and
+		// the 201 made from it), never on a refusal.
+		limit := ""
+		if status == http.StatusOK || status == http.StatusCreated {
+			limit = "10000"
+		}
+		if resp.StatusCode != status || (method != "HEAD" && string(b) != text) || resp.Header.Get("Ping-Body-Limit") != limit {
+			t.Fatalf("%s %s: %d %q (Ping-Body-Limit %q); want %d %q (Ping-Body-Limit %q)", method, u, resp.StatusCode, string(b), resp.Header.Get("Ping-Body-Limit"), status, text, limit)
 		}
 		return apiReply{status: resp.StatusCode}
 	}
@@ -222,9 +232,18 @@ func TestPingsSlugsAndAnswers(t *testing.T) {
 	if !limited {
 		t.Error("40 pings at --session-rate 1 --session-burst 20 were never refused with 429")
 	}
-	// No ping key or UUID reaches the log.
-	if log := p.stop(); strings.Contains(log, sess.PingKey) {
-		t.Errorf("the ping key is in the server's log:\n%s", log)
+	// No ping key or UUID reaches the log, not even from refused pings.
+	uuid := strings.TrimPrefix(pingsURL(t, p, key, "db-backup"), p.url+"/ping/")
+	check("GET", p.url+"/ping/"+uuid+"/256", "", 400, "invalid url format")
+	check("OPTIONS", p.url+"/ping/"+uuid, "", 405, "method not allowed")
+	log := p.stop()
+	if !strings.Contains(log, "/ping/") {
+		t.Fatalf("the debug log names no ping route: the check below would prove nothing:\n%s", log)
+	}
+	for what, secret := range map[string]string{"ping key": sess.PingKey, "ping UUID": uuid} {
+		if strings.Contains(log, secret) {
+			t.Errorf("the %s is in the server's log:\n%s", what, log)
+		}
 	}
 }
 
@@ -284,5 +303,54 @@ func TestPingsTrailingSlash(t *testing.T) {
 	}
 	if ev := pingsEvents(t, p, key, "nightly"); len(ev) != 1 || ev[0].Status != "completed" {
 		t.Fatalf("events after the pings: %+v, want one completed", ev)
+	}
+}
+
+// Healthchecks' /ping/<uuid> routes take Django's uuid converter, which is
+// lowercase only: an uppercase UUID is `not found` there, and here. A rid
+// is read with Python's UUID(), either case (macOS's uuidgen is uppercase).
+// A method no ping takes is 405, and Allow names each one served.
+func TestPingsUppercaseUUIDAndMethods(t *testing.T) {
+	p := launch(t, t.TempDir()+"/db.sqlite")
+	awaitReady(t, 30*time.Second, p)
+	key, _ := newSession(t, p)
+	u := pingsURL(t, p, key, "backup")
+	upper := p.url + "/ping/" + strings.ToUpper(strings.TrimPrefix(u, p.url+"/ping/"))
+	for _, path := range []string{"", "/", "/start", "/fail", "/0", "/log"} {
+		if r := callAPI("GET", upper+path, "", ""); r.status != http.StatusNotFound || string(r.body) != "not found" {
+			t.Errorf("GET %s%s: %d %q; want 404 not found", upper, path, r.status, r.body)
+		}
+	}
+	if r := callAPI("GET", p.url+"/api/v1/jobs/backup", key, ""); r.status != http.StatusNotFound {
+		t.Fatalf("the uppercase pings made the job: %d %s", r.status, r.body)
+	}
+	const rid = "3F2504E0-4F89-41D3-9A0C-0305E82C3301"
+	pingsFlowPing(t, u+"/start?rid="+rid)
+	pingsFlowPing(t, u+"?rid="+strings.ToLower(rid))
+	if ev := pingsEvents(t, p, key, "backup"); len(ev) != 2 || ev[1].Run != strings.ToLower(rid) || ev[1].DurationMS == nil {
+		t.Fatalf("an uppercase rid's start and its lowercase end: %+v; want one run with a duration", ev)
+	}
+
+	var sess struct {
+		PingKey string `json:"ping_key"`
+	}
+	mustCall(t, http.StatusOK, "GET", p.url+"/api/v1/session", key, "", &sess)
+	urls := []string{u, u + "/", u + "/start", u + "/3", p.url + "/ping/" + sess.PingKey + "/backup", p.url + "/ping/" + sess.PingKey + "/backup/fail"}
+	for _, target := range urls {
+		for _, m := range []string{"OPTIONS", "PUT", "DELETE", "PATCH"} {
+			r := callAPI(m, target, "", "")
+			if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "GET, HEAD, POST" {
+				t.Errorf("%s %s: %d (Allow %q) %q; want 405 with Allow GET, HEAD, POST", m, target, r.status, r.header.Get("Allow"), r.body)
+			}
+		}
+		// What Allow names is served.
+		for _, m := range []string{"GET", "HEAD", "POST"} {
+			if r := callAPI(m, target, "", ""); r.status != http.StatusOK {
+				t.Errorf("%s %s: %d %q; want 200", m, target, r.status, r.body)
+			}
+		}
+	}
+	if r := callAPI("GET", p.url+"/ping/", "", ""); r.status != http.StatusNotFound || string(r.body) != "not found" {
+		t.Errorf("GET /ping/: %d %q; want 404 not found", r.status, r.body)
 	}
 }

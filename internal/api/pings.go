@@ -165,60 +165,6 @@ func pingUUID(key []byte, sessionID int64, name string) string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// parseUUID gives the canonical (lowercase, dashed) form of a UUID, as
-// Django's uuid converter takes it; false when s is none.
-func parseUUID(s string) (string, bool) {
-	if len(s) != 36 {
-		return "", false
-	}
-	for i, c := range s {
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if c != '-' {
-				return "", false
-			}
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
-		default:
-			return "", false
-		}
-	}
-	return strings.ToLower(s), true
-}
-
-// isSlug is Django's slug converter: [-a-zA-Z0-9_]+.
-func isSlug(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if !(c == '-' || c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
-// slugify is Django's slugify for ASCII names: lowercase, characters other
-// than letters, digits, _, - and spaces dropped, runs of spaces and dashes
-// made one dash, dashes and underscores trimmed from the ends.
-func slugify(name string) string {
-	var b strings.Builder
-	dash := false
-	for _, c := range strings.ToLower(name) {
-		switch {
-		case c == ' ' || c == '-' || c == '\t' || c == '\n':
-			dash = true
-		case c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z':
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			dash = false
-			b.WriteRune(c)
-		}
-	}
-	return strings.Trim(b.String(), "-_")
-}
-
 // pingText answers as Healthchecks does: plain text.
 func pingText(w http.ResponseWriter, status int, text string) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -243,7 +189,6 @@ func (s *Server) pingTrailingSlash(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
-	h.Set("Ping-Body-Limit", strconv.Itoa(s.pingBodyLimit()))
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Cache-Control", "no-store")
 	ctx := r.Context()
@@ -256,9 +201,9 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
 	var sessionID int64
 	var name, action string
 	created := false
-	uuid, isUUID := parseUUID(parts[0])
+	uuid := parts[0]
 	switch {
-	case isUUID && len(parts) <= 2:
+	case isPathUUID(uuid) && len(parts) <= 2:
 		if len(parts) == 2 {
 			action = parts[1]
 		}
@@ -337,7 +282,7 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
 	rid := r.URL.Query().Get("rid")
 	if rid != "" {
 		var ok bool
-		if rid, ok = parseUUID(rid); !ok {
+		if rid, ok = parseRunID(rid); !ok {
 			return pingText(w, http.StatusBadRequest, "invalid uuid format")
 		}
 	}
@@ -368,6 +313,9 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
 			return dbOp("store ping start", err)
 		}
 	}
+	// Only a taken ping says how much of its body was kept, as Healthchecks
+	// sets the header on its 200 (and the 201 made from it), not on refusals.
+	h.Set("Ping-Body-Limit", strconv.Itoa(s.pingBodyLimit()))
 	if created {
 		return pingText(w, http.StatusCreated, "Created")
 	}

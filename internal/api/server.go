@@ -224,6 +224,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		mux.Handle(pattern, s.serve(rt))
 	}
+	mux.Handle("/ping/", s.serve(Route{handler: s.pingMethods})) // OPTIONS, PUT…: 405 (pings.go)
 	mux.Handle("/api/", s.serve(Route{handler: func(w http.ResponseWriter, r *http.Request) error {
 		if allow := allowedMethods(mux, r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))

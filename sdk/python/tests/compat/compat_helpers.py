@@ -25,7 +25,22 @@ import pytest
 SDK_ROOT = Path(__file__).resolve().parents[2]
 REPO = SDK_ROOT.parents[1]
 CACHE = Path(os.environ.get("OBSERVABLE_COMPAT_CACHE", REPO / ".tmp" / "published-sdk"))
-PUBLISHED_VERSIONS = ("0.1.0", "0.2.0")
+# Every release on PyPI. They are three codebases, not two: 0.1.1 is 0.1.0
+# again, 0.1.2 adds only `python -m observable`, and 0.1.3 keeps 0.1.0's
+# threads and CLI but sends 0.2.0's payload, reads OBSERVABLE_CODE_API_KEY
+# first, defaults to https://observable.codes and warns on every 429.
+PUBLISHED_VERSIONS = ("0.1.0", "0.1.1", "0.1.2", "0.1.3", "0.2.0")
+# What each does, by version, as read from the wheels (docs/coming-from.md):
+# these send nothing while OBSERVABLE_CODE_API_KEY is set (kept for accounts),
+IGNORE_API_KEY = frozenset({"0.1.0", "0.1.1", "0.1.2"})
+# these default to the hosted service rather than http://localhost:3000,
+HOSTED_DEFAULT = frozenset({"0.1.3", "0.2.0"})
+# and on stderr: a line for each 429 (0.1.3), one line for all of them
+# (0.2.0), or nothing (0.1.0 to 0.1.2); one line for other refusals (0.2.0
+# only: the others are silent about any status).
+WARN_EVERY_429 = frozenset({"0.1.3"})
+WARN_429_ONCE = frozenset({"0.2.0"})
+WARN_BAD_STATUS_ONCE = frozenset({"0.2.0"})
 PIP_TIMEOUT = 300
 
 # Runs inside the published SDK's venv: for each case, writes HOME's config

@@ -1,5 +1,5 @@
-"""The published `observable-code` SDK (PyPI 0.1.0 and 0.2.0, unmodified, in
-venvs of their own) delivers to this server: the seed's own examples run
+"""The published `observable-code` SDK (every release on PyPI, 0.1.0 to 0.2.0,
+unmodified, in venvs of their own) delivers to this server: the seed's own examples run
 with OBSERVABLE_CODE_API_URL, and its CLI's setup and status flow works
 against /api/sessions.
 """
@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from compat_helpers import WARN_429_ONCE, WARN_BAD_STATUS_ONCE, WARN_EVERY_429
 
 DEADLINE = 20.0
 
@@ -143,3 +145,54 @@ def test_unknown_session_status_is_404(server, published, compat_home):
     assert r.returncode == 1
     out = r.stdout + r.stderr
     assert "404" in out or "not found" in out.lower(), out
+
+
+# Three events, then the wait for 0.1.x's daemon threads (0.2.0's executor
+# is joined at exit by itself). The posts are sent one after another, as
+# the events are far apart in a real program.
+REFUSED = r"""
+import sys, threading, time
+import observable
+for i in range(3):
+    observable.event("payment_received", status=sys.argv[1], amount=i)
+    for t in threading.enumerate():
+        if t is not threading.main_thread() and t.daemon:
+            t.join(10)
+"""
+
+
+def compat_run_refused(published, home, server, session, status):
+    env = published.env(home)
+    env.update(OBSERVABLE_CODE_API_URL=server.url, OBSERVABLE_CODE_SESSION_ID=session)
+    r = subprocess.run([str(published.python), "-I", "-c", REFUSED, status], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stderr
+
+
+def test_what_each_version_says_on_429(make_server, published, compat_home):
+    # A burst of one: the first event passes, the next two get 429.
+    server = make_server("--session-rate", "0.001", "--session-burst", "1", "--max-batch-events", "1")
+    session = server.create_session()["session_id"]
+    stderr = compat_run_refused(published, compat_home, server, session, "completed")
+    assert len(server.events(session)) == 1
+    lines = stderr.count("Rate limit exceeded")
+    if published.version in WARN_EVERY_429:
+        assert lines == 2, stderr
+    elif published.version in WARN_429_ONCE:
+        assert lines == 1, stderr
+    else:
+        assert stderr == "", stderr  # 0.1.0 to 0.1.2 never look at the answer
+
+
+def test_what_each_version_says_on_a_bad_status(server, published, compat_home):
+    # event() passes any status through; one that is not a lowercase word
+    # (the contract's [a-z][a-z0-9_]*) is refused with 400.
+    session = server.create_session()["session_id"]
+    stderr = compat_run_refused(published, compat_home, server, session, "Payment OK")
+    assert server.events(session) == []
+    if published.version in WARN_BAD_STATUS_ONCE:
+        assert stderr.count("Event post returned HTTP 400.") == 1, stderr
+        assert stderr.count("[observable]") == 1, stderr
+    else:
+        assert stderr == "", stderr

@@ -1,5 +1,5 @@
-"""Our SDK and CLI and the published `observable-code` SDK (PyPI 0.1.0 and
-0.2.0, run from their own venvs) share ~/.observable-code/config.json and
+"""Our SDK and CLI and the published `observable-code` SDK (every release on
+PyPI, 0.1.0 to 0.2.0, run from their own venvs) share ~/.observable-code/config.json and
 the OBSERVABLE_CODE_* variables: a file either one writes, the other reads
 the same way.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from compat_helpers import SDK_ROOT, compat_our_env
+from compat_helpers import HOSTED_DEFAULT, IGNORE_API_KEY, SDK_ROOT, compat_our_env
 
 sys.path.insert(0, str(SDK_ROOT))
 from observable import _config  # noqa: E402  (this tree's SDK, not the published one)
@@ -109,8 +109,8 @@ def compat_cases(version: str):
             for file_session in (None, "key-from-file"):
                 for url_env in (None, "http://env.example:3000/"):
                     for file_url in (None, "http://file.example:3000"):
-                        if api_key and version.startswith("0.1."):
-                            continue  # 0.1.x ignores credentials when it is set: see below
+                        if api_key and version in IGNORE_API_KEY:
+                            continue  # it ignores credentials while the variable is set: see below
                         env = {k: v for k, v in (("OBSERVABLE_CODE_API_KEY", api_key),
                                                  ("OBSERVABLE_CODE_SESSION_ID", session_env),
                                                  ("OBSERVABLE_CODE_API_URL", url_env)) if v}
@@ -125,17 +125,23 @@ def test_same_session_and_url_as_the_published_sdk_for_every_setting(published, 
     for case, got in zip(cases, theirs):
         (compat_home / ".observable-code" / "config.json").write_text(json.dumps(case["write"]))
         ours = _config.resolve(case["env"])
-        # 0.2.0's default is its hosted service; 0.1.x's and ours, localhost.
-        want_url = got["api_url"] if got["api_url"] != "https://observable.codes" else _config.DEFAULT_API_URL
+        # 0.1.3's and 0.2.0's default is their hosted service; the others'
+        # and ours, localhost.
+        want_url = got["api_url"]
+        if not case["env"].get("OBSERVABLE_CODE_API_URL") and not case["write"].get("api_url"):
+            assert got["api_url"] == ("https://observable.codes" if published.version in HOSTED_DEFAULT
+                                      else "http://localhost:3000"), case
+            want_url = _config.DEFAULT_API_URL
         assert (ours.session_id, ours.api_url) == (got["session_id"], want_url), case
 
 
-def test_published_0_1_ignores_credentials_when_api_key_is_set(published, compat_home):
-    # Documented in docs/coming-from.md: 0.1.x reserved the variable for
-    # accounts and sends nothing while it is set; 0.2.0 and ours use it.
+def test_published_api_key_is_ignored_only_by_0_1_0_to_0_1_2(published, compat_home):
+    # Documented in docs/coming-from.md: 0.1.0 to 0.1.2 reserved the
+    # variable for accounts and send nothing while it is set; 0.1.3, 0.2.0
+    # and ours take it first.
     [got] = published.probe(compat_home, [{"env": {"OBSERVABLE_CODE_API_KEY": "k",
                                                     "OBSERVABLE_CODE_SESSION_ID": "s"}}])
-    assert got["session_id"] == (None if published.version.startswith("0.1.") else "k")
+    assert got["session_id"] == (None if published.version in IGNORE_API_KEY else "k")
 
 
 @pytest.mark.parametrize("variable", ["OBSERVABLE_CODE_API_KEY", "OBSERVABLE_CODE_SESSION_ID"])
