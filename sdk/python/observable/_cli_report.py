@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional
 from . import _exit, _spool, _transport, _warn
 from ._delivery import ACKED, RETRY, Link
 from ._events import clean_name, clean_status, iso_utc, make_source
-from ._serialize import dumps, metadata_json, safe_str, truncate_text
+from ._serialize import MAX_METADATA_BYTES, dumps, metadata_json, safe_str, truncate_text
 from ._version import __version__
 
 MAX_MESSAGE = 2000
@@ -28,8 +28,12 @@ MAX_MESSAGE = 2000
 def build_event(name: str, status: str, *, run: Optional[str] = None,
                 expect: Optional[Dict[str, Any]] = None, duration_s: Optional[float] = None,
                 when: Optional[float] = None, error: Optional[Dict[str, str]] = None,
-                metadata: Optional[Dict[str, Any]] = None) -> str:
-    """One event's JSON, within the contract's limits whatever was given."""
+                metadata: Optional[Dict[str, Any]] = None, metadata_fitted: bool = False) -> str:
+    """One event's JSON, within the contract's limits whatever was given.
+
+    metadata_fitted: the metadata is JSON already, sized to the limit by its
+    maker (the run's output: cutting its strings to 8 KiB would lose the
+    tail's end), and is sent as it is if it fits."""
     event: Dict[str, Any] = {"id": os.urandom(16).hex(), "name": clean_name(name),
                              "status": clean_status(status)}
     if run:
@@ -41,13 +45,20 @@ def build_event(name: str, status: str, *, run: Optional[str] = None,
     event["timestamp"] = iso_utc(time.time() if when is None else when)
     if error:
         event["error"] = {k: truncate_text(safe_str(v), MAX_MESSAGE) for k, v in error.items()}
-    meta = metadata_json(metadata)
+    meta = metadata if metadata_fitted and _fits(metadata) else metadata_json(metadata)
     if meta:
         event["metadata"] = meta
     source = make_source()
     source["sdk"] = f"observable-cli/{__version__}"
     event["source"] = source
     return dumps(event)
+
+
+def _fits(metadata: Optional[Dict[str, Any]]) -> bool:
+    try:
+        return bool(metadata) and len(dumps(metadata)) <= MAX_METADATA_BYTES
+    except (TypeError, ValueError):
+        return False
 
 
 class Reporter:
@@ -64,7 +75,7 @@ class Reporter:
         self._early_done = False
 
     def _link(self) -> Link:
-        return Link(self.api_url, _transport.Transport(self.api_url, self.session_id, timeout=self.timeout))
+        return _QuietLink(self.api_url, _transport.Transport(self.api_url, self.session_id, timeout=self.timeout))
 
     def send(self, events: List[str], link: Optional[Link] = None) -> Optional[bool]:
         """One attempt: True delivered, False worth retrying later, None refused for good."""
@@ -119,10 +130,30 @@ class Reporter:
         if lost:
             _warn.warn_once("spool-full", f"{lost} events could not be kept on disk and are lost")
         if kept:
+            if _sender_allowed():
+                later = "a sender in the background delivers it once the API is reachable"
+            else:
+                later = (f"{_exit.SENDER_ENV}=0, so nothing sends it in the background: the next "
+                         "program that uses the SDK, or `observable` command run without that "
+                         "setting, delivers it once the API is reachable")
             _warn.warn_once("spooled", f"the report could not be delivered ({self.problem}); it is kept in "
-                            f"{self.spool.directory()} and will be sent when the API is reachable")
+                            f"{self.spool.directory()}; {later}")
             self.hand_off()
 
     def hand_off(self) -> None:
-        if os.environ.get(_exit.SENDER_ENV, "1").strip() != "0":
+        if _sender_allowed():
             _exit._start_detached_sender(self.api_url, self.session_id)
+
+
+def _sender_allowed() -> bool:
+    return os.environ.get(_exit.SENDER_ENV, "1").strip() != "0"
+
+
+class _QuietLink(Link):
+    """A Link that only notes why a send failed: the Link's own warning
+    ("retrying in the background") is not what happens here; the reporter
+    says what does, once it knows (Reporter.keep)."""
+
+    def _note_retry(self, result: _transport.Result) -> None:
+        what = f"HTTP {result.status}: {result.message}" if result.status else result.message
+        self.last_problem = f"{self.exporter.url}: {what}"  # type: ignore[attr-defined]

@@ -126,7 +126,8 @@ def _check(args: argparse.Namespace, argv: List[str]) -> Optional[str]:
     if args.run_timeout is not None and args.run_timeout <= 0:
         return "--timeout must be more than 0."
     if args.head + args.tail > MAX_KEPT:
-        return f"--head and --tail may keep {MAX_KEPT // 1024}k in all (the server's metadata limit)."
+        return (f"--head and --tail would keep {args.head + args.tail} bytes; at most {MAX_KEPT // 1024}k "
+                f"({MAX_KEPT} bytes) in all fits the server's 64 KiB metadata limit.")
     try:
         expectation(args)
     except ValueError as e:
@@ -166,7 +167,9 @@ def run_command(args: argparse.Namespace, term: Term) -> int:
     run_id = os.urandom(16).hex()
     reporter = _reporter(args)
     began = time.time()
-    meta: Dict[str, Any] = {"command": argv[0], "run": run_id}
+    # argv[0] only (arguments often carry passwords), as valid text.
+    command = argv[0].encode("utf-8", "surrogateescape").decode("utf-8", "replace")[:1024]
+    meta: Dict[str, Any] = {"command": command, "run": run_id}
     if reporter is not None and not args.no_start:
         reporter.send_early([build_event(name, "started", run=run_id, expect=expect,
                                          when=began, metadata=meta)])
@@ -181,9 +184,9 @@ def run_command(args: argparse.Namespace, term: Term) -> int:
         term.err.flush()
     if reporter is not None:
         status, error = judge(ended, signals.received, args)
-        meta.update(_facts(ended, output, attempts))
         last = build_event(name, status, run=run_id, expect=expect, duration_s=time.time() - began,
-                           error=error, metadata=meta)
+                           error=error, metadata=_facts(meta, ended, output, attempts),
+                           metadata_fitted=True)
         reporter.finish([last], EARLY_WAIT)
     return int(ended.exit_status)
 
@@ -235,9 +238,11 @@ def _seconds(s: float) -> str:
     return f"{s:.3g} s" if s < 100 else f"{s:.0f} s"
 
 
-def _facts(ended: Ended, output: Optional[Output], attempts: List[int]) -> Dict[str, Any]:
-    facts: Dict[str, Any] = {"exit_status": ended.exit_status, "cpu_s": ended.cpu_s,
-                             "max_rss_kib": ended.max_rss_kib}
+def _facts(meta: Dict[str, Any], ended: Ended, output: Optional[Output],
+           attempts: List[int]) -> Dict[str, Any]:
+    """The final event's metadata, JSON ready and within the contract's limit."""
+    facts: Dict[str, Any] = dict(meta, exit_status=ended.exit_status, cpu_s=ended.cpu_s,
+                                 max_rss_kib=ended.max_rss_kib)
     if ended.signal:
         facts["signal"] = signal_name(ended.signal)
     if ended.timed_out:
@@ -245,8 +250,7 @@ def _facts(ended: Ended, output: Optional[Output], attempts: List[int]) -> Dict[
     if len(attempts) > 1:
         facts["attempts"] = len(attempts)
         facts["attempt_exit_statuses"] = attempts
-    if output is not None:
-        facts.update(output.metadata())
-    else:
+    if output is None:
         facts["output"] = "(not captured: the command wrote to a terminal)"
-    return facts
+        return facts
+    return output.metadata(base=facts)

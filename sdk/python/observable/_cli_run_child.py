@@ -14,7 +14,8 @@ Two ways to hold the command, chosen by what the wrapper was started on:
   that whole group (a shell script's children too).
 
 Output is copied through pipes, as bytes, unbuffered, while only the first
-and the last few KB are kept. When stdout or stderr is a terminal (or with
+and the last few KB are kept: one pipe for both when stdout and stderr are
+one file or pipe (`2>&1`: their order is kept), else one each. When stdout or stderr is a terminal (or with
 --no-capture) the command writes to it directly instead: interactive
 programs need a terminal, and then no output is kept.
 """
@@ -28,7 +29,9 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
+
+from ._serialize import MAX_METADATA_BYTES, dumps
 
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 READ_SIZE = 65536
@@ -67,21 +70,56 @@ class Output:
             if len(self.tail) > 2 * self.tail_limit:  # trim in steps, not on every chunk
                 del self.tail[: len(self.tail) - self.tail_limit]
 
-    def metadata(self) -> Dict[str, Any]:
+    def metadata(self, base: Optional[Dict[str, Any]] = None,
+                 limit: int = MAX_METADATA_BYTES) -> Dict[str, Any]:
+        """`base` and the output's fields, serialized within `limit` bytes.
+
+        JSON escapes can make the text several times its bytes (a NUL or an
+        invalid byte is 6 bytes as \\ufffd): then the head and the tail are
+        both cut, the tail keeping its end, until it all fits."""
+        base = dict(base or {})
+        head = bytes(self.head)
         tail = bytes(self.tail[-self.tail_limit:]) if self.tail_limit else b""
-        skipped = self.total - len(self.head) - len(tail)
-        if skipped <= 0:
-            return {"output": _text(bytes(self.head) + tail), "output_bytes": self.total}
-        # The tail may start inside a UTF-8 character: start at the next one.
-        cut = 0
-        while cut < min(3, len(tail)) and 0x80 <= tail[cut] < 0xC0:
-            cut += 1
-        return {"output_head": _text(bytes(self.head)), "output_tail": _text(tail[cut:]),
-                "output_bytes": self.total, "output_skipped_bytes": skipped + cut}
+        if self.total <= len(head) + len(tail):  # nothing skipped: one piece
+            whole = _text(head + tail)
+            meta = dict(base, output=whole, output_bytes=self.total)
+            if len(dumps(meta)) <= limit:
+                return meta
+        h, t = len(head), len(tail)
+        while True:
+            kept_head = head[:_char_start(head, h)]
+            kept_tail = tail[len(tail) - t:]
+            cut = 0  # the tail may start inside a UTF-8 character: start at the next one
+            while cut < min(3, len(kept_tail)) and 0x80 <= kept_tail[cut] < 0xC0:
+                cut += 1
+            kept_tail = kept_tail[cut:]
+            meta = dict(base, output_head=_text(kept_head), output_tail=_text(kept_tail),
+                        output_bytes=self.total,
+                        output_skipped_bytes=self.total - len(kept_head) - len(kept_tail))
+            size = len(dumps(meta))
+            if size <= limit or h + t == 0:
+                return meta
+            # Escapes grow text evenly enough that a proportional cut nearly
+            # fits at once; the margin and the step make each turn progress.
+            fixed = len(dumps(base)) + 200
+            ratio = max(0.0, (limit - fixed) / max(1, size - fixed)) * 0.97
+            h = max(0, min(h - 1, int(h * ratio))) if h else 0
+            t = max(0, min(t - 1, int(t * ratio))) if t else 0
+
+
+def _char_start(data: bytes, end: int) -> int:
+    """`end`, moved back to the start of the UTF-8 character it falls in."""
+    if end >= len(data):
+        return len(data)
+    i = end
+    while i > 0 and end - i < 3 and 0x80 <= data[i] < 0xC0:
+        i -= 1
+    return i if i < end and data[i] >= 0xC0 else end
 
 
 def _text(data: bytes) -> str:
-    return data.decode("utf-8", "replace")
+    # Neither of the server's databases stores a NUL: it would refuse the event.
+    return data.decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
 class Ended(NamedTuple):
@@ -183,15 +221,20 @@ def run_once(argv: List[str], signals: Signals, output: Output, capture: bool,
     signals.own_group = own_group
     before = _rusage()
     started = time.monotonic()
-    kwargs: Dict[str, Any] = {}
-    if own_group:
-        if sys.version_info >= (3, 11):
-            kwargs["process_group"] = 0
-        else:
-            kwargs["preexec_fn"] = os.setpgrp
+    # close_fds=False: the command inherits what it would without us (a
+    # flock's fd, systemd's LISTEN_FDS, `3>file`); ours are all close-on-exec
+    # (PEP 446), pipes and sockets included.
+    kwargs: Dict[str, Any] = {"close_fds": False}
+    setup = _child_setup(own_group and sys.version_info < (3, 11))
+    if setup is not None:
+        kwargs["preexec_fn"] = setup
+    if own_group and sys.version_info >= (3, 11):
+        kwargs["process_group"] = 0
+    merged = capture and _same_file(1, 2)
     pipe = subprocess.PIPE if capture else None
     try:
-        proc = subprocess.Popen(argv, stdout=pipe, stderr=pipe, **kwargs)
+        proc = subprocess.Popen(argv, stdout=pipe, stderr=subprocess.STDOUT if merged else pipe,
+                                **kwargs)
     except OSError as e:
         return _not_started(argv[0], e, started)
     signals.proc = proc
@@ -211,6 +254,53 @@ def run_once(argv: List[str], signals: Signals, output: Output, capture: bool,
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return Ended(status, sig, watch.timed_out, None, time.monotonic() - started,
                  round(max(0.0, cpu), 3), _max_rss_kib(after))
+
+
+def _same_file(a: int, b: int) -> bool:
+    """Whether fds a and b are one file or pipe (`2>&1`, cron, systemd): then
+    the command gets one pipe for both, and their order is kept."""
+    try:
+        sa, sb = os.fstat(a), os.fstat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _child_setup(setpgrp: bool) -> Optional[Callable[[], None]]:
+    """What the child does before exec: its own process group (before 3.11's
+    process_group), and on Linux death with us: kill -9 of the wrapper
+    would otherwise leave the command running, outside the group its
+    parent's killer aimed at (PR_SET_PDEATHSIG(SIGKILL))."""
+    prctl = _prctl() if sys.platform.startswith("linux") else None
+    if not setpgrp and prctl is None:
+        return None
+    parent = os.getpid()
+
+    def setup() -> None:
+        if setpgrp:
+            os.setpgrp()
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:  # we died before it was set
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    return setup
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _prctl() -> Optional[Callable[..., int]]:
+    # Looked up before the fork: the child only calls it.
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL(None, use_errno=True).prctl
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+        return fn  # type: ignore[no-any-return]
+    except (ImportError, OSError, AttributeError):
+        return None
 
 
 def _not_started(program: str, e: OSError, started: float) -> Ended:

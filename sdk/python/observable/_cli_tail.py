@@ -2,7 +2,10 @@
 
 It reads the server's event stream (Server-Sent Events) and resumes after
 the last event it printed when the connection drops or the server restarts
-(Last-Event-ID), so nothing is missed nor printed twice. --json prints each
+(Last-Event-ID), so nothing is missed nor printed twice. "Now", where it
+starts, is the newest stored event's seq when it first reaches the server:
+events posted after that are shown even if the stream was down before the
+first one came. --json prints each
 stored event as one JSON object a line, for jq.
 """
 
@@ -125,7 +128,8 @@ def tail_command(ctx: Context) -> int:
         raise Failure("--after must be 0 or more.", None, EXIT_USAGE)
     printer = Printer(ctx)
     follow = Follow(ctx.api_url, ctx.settings.session_id, printer.show, ctx.term.err)
-    follow.last_id = None if ctx.args.after is None else str(ctx.args.after)
+    if ctx.args.after is not None:
+        follow.last_id = str(ctx.args.after)
     try:
         follow.forever()
     except KeyboardInterrupt:
@@ -144,6 +148,11 @@ class Follow:
         self.port = parts.port or (443 if self.https else 80)
         self.path = parts.path.rstrip("/") + "/api/v1/events/stream"
         self.token, self.show, self.err, self.sleep = token, show, err, sleep
+        self.events_path = parts.path.rstrip("/") + "/api/v1/events?limit=1"
+        # None until the first answer: then the newest event's seq ("now"),
+        # sent as Last-Event-ID from the first connection on, so that the
+        # events posted while the stream is down are not lost, even before
+        # the first one was shown.
         self.last_id: Optional[str] = None
         self.lost = False  # said "reconnecting" and not yet "connected again"
 
@@ -156,14 +165,47 @@ class Follow:
             self.sleep(pause)
             pause = min(pause * 2, LONGEST_PAUSE)
 
+    def _connection(self) -> http.client.HTTPConnection:
+        conn_cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+        return conn_cls(self.host, self.port, timeout=READ_TIMEOUT)
+
+    def _headers(self, accept: str) -> Dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "Accept": accept,
+                "User-Agent": f"observable-cli/{cli_version()}"}
+
+    def newest(self) -> Optional[str]:
+        """The newest stored event's seq ("0" when there is none); None: ask again later."""
+        conn = self._connection()
+        try:
+            conn.request("GET", self.events_path, headers=self._headers("application/json"))
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status in (401, 403):
+                raise Failure("The server does not know this session.",
+                              "Run `observable setup` to pair again.", EXIT_NOT_READY)
+            if resp.status != 200:
+                self._lost(f"HTTP {resp.status}")
+                return None
+            events = json.loads(body).get("events") or []
+            return str(int(events[0]["seq"])) if events else "0"
+        except (ValueError, TypeError, KeyError, AttributeError):
+            self._lost("an answer that is not a list of events")
+            return None
+        except (OSError, http.client.HTTPException, socket.timeout) as e:
+            self._lost(str(e) or type(e).__name__)
+            return None
+        finally:
+            conn.close()
+
     def once(self) -> bool:
         """One connection, until it ends; True when it carried events."""
-        conn_cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-        conn = conn_cls(self.host, self.port, timeout=READ_TIMEOUT)
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "text/event-stream",
-                   "User-Agent": f"observable-cli/{cli_version()}"}
-        if self.last_id is not None:
-            headers["Last-Event-ID"] = self.last_id
+        if self.last_id is None:
+            self.last_id = self.newest()
+            if self.last_id is None:
+                return False
+        conn = self._connection()
+        headers = self._headers("text/event-stream")
+        headers["Last-Event-ID"] = self.last_id
         got = False
         try:
             conn.request("GET", self.path, headers=headers)

@@ -40,7 +40,8 @@ def test_event_exits_0_when_the_server_is_down_and_is_sent_later(make_server, cl
     server.kill()
     r = jobs.run("event", "while_down", "n=1")
     assert r.returncode == 0
-    assert b"will be sent when the API is reachable" in r.stderr
+    assert b"OBSERVABLE_CODE_DETACHED_SENDER=0, so nothing sends it in the background" in r.stderr
+    assert b"retrying in the background" not in r.stderr  # nothing is
     assert jobs.spooled() == 1
     r = jobs.run("event", "while_down", "n=2", "--wait", "--timeout", "0.5")
     assert r.returncode == 3 and b"not delivered" in r.stderr

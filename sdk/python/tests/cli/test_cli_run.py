@@ -3,6 +3,7 @@ is reported to the real server (exit status, output, limits, retries)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -139,6 +140,68 @@ def test_run_expectation_options_are_sent(jobs):
     assert r.returncode == 0
     events = jobs.wait_events(1, name="nightly")
     assert [e["status"] for e in events] == ["completed"]  # --no-start
+    declared = {"cron": "0 3 * * *", "tz": "Europe/Paris", "grace_s": 600,
+                "max_duration_ms": 7_200_000, "alert_after": 2}
+    assert events[0]["expect"] == declared
+    job = jobs.server.request("GET", "/api/v1/jobs/nightly", token=jobs.session_id)
+    expect = job["expect"]
+    assert expect["source"] == "code"
+    assert {k: expect.get(k) for k in declared} == declared, expect
+    assert expect["next_due_at"]  # a schedule the server understood
+
+
+def test_run_every_is_declared_on_both_events_and_becomes_the_jobs_expectation(jobs):
+    r = jobs.run("run", "--name", "hourly", "--every", "1h", "--grace", "5m", "--min-duration", "1s",
+                 "--", "sh", "-c", "sleep 1.1")
+    assert r.returncode == 0, r.stderr
+    run = jobs.last_run("hourly")
+    declared = {"every_s": 3600, "grace_s": 300, "min_duration_ms": 1000}
+    assert run["started"]["expect"] == declared and run["final"]["expect"] == declared
+    assert run["final"]["status"] == "completed" and run["started"]["run"] == run["final"]["run"]
+    expect = jobs.server.request("GET", "/api/v1/jobs/hourly", token=jobs.session_id)["expect"]
+    assert expect["source"] == "code" and {k: expect.get(k) for k in declared} == declared, expect
+    assert expect["next_due_at"]
+
+
+def test_run_head_and_tail_over_the_metadata_limit_is_a_usage_error(jobs):
+    marker = jobs.tmp / "ran"
+    r = jobs.run("run", "--head", "32k", "--tail", "32k", "--", "touch", str(marker))
+    assert r.returncode == 2 and not marker.exists()
+    assert b"--head and --tail would keep 65536 bytes" in r.stderr
+    assert b"48k (49152 bytes) in all fits the server's 64 KiB metadata limit" in r.stderr
+    assert jobs.run("run", "--name", "at_limit", "--head", "16k", "--tail", "32k", "--", "true").returncode == 0
+
+
+def test_run_default_tail_keeps_the_outputs_very_end(jobs):
+    # 40 KB of output: the default 8k head and 16k tail, whole (not cut to 8 KiB strings).
+    cmd = "echo FIRST; i=0; while [ $i -lt 1000 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done; echo LAST"
+    r = jobs.run("run", "--name", "long_output", "--", "sh", "-c", cmd)
+    assert r.returncode == 0
+    meta = jobs.last_run("long_output")["final"]["metadata"]
+    assert len(meta["output_head"]) == 8192 and meta["output_head"].startswith("FIRST\n")
+    assert len(meta["output_tail"]) == 16384 and meta["output_tail"].endswith("line-999-" + "x" * 30 + "\nLAST\n")
+    assert meta["output_bytes"] == len(r.stdout)
+    assert meta["output_skipped_bytes"] == len(r.stdout) - 8192 - 16384
+
+
+def test_run_output_that_json_escapes_keeps_as_much_head_and_tail_as_fits(jobs):
+    # NULs and invalid UTF-8 each take 6 bytes serialized (\ufffd): 48k of them
+    # cannot all go, so head and tail are both cut to fit, not dropped to ~1k.
+    cmd = "printf HEAD-START; head -c 200000 /dev/zero; printf '\\377\\376%.0s' $(seq 2000); printf TAIL-END"
+    r = jobs.run("run", "--name", "binary_output", "--head", "16k", "--tail", "32k", "--", "sh", "-c", cmd)
+    assert r.returncode == 0 and r.stdout.endswith(b"TAIL-END")
+    final = jobs.last_run("binary_output")["final"]
+    meta = final["metadata"]
+    assert "_truncated" not in meta
+    head, tail = meta["output_head"], meta["output_tail"]
+    assert head.startswith("HEAD-START\ufffd") and tail.endswith("\ufffd\ufffdTAIL-END")
+    assert "\x00" not in head + tail and "..." not in tail
+    serialized = len(json.dumps(meta, separators=(",", ":"), ensure_ascii=True))
+    assert 60 * 1024 < serialized <= 64 * 1024  # as much as fits, within the limit
+    assert len(head) > 3000 and len(tail) > 6000 and len(tail) > len(head)  # the sizes' proportion kept
+    assert meta["output_bytes"] == len(r.stdout)
+    # Every byte kept was one character: ASCII, a NUL or an invalid byte.
+    assert meta["output_skipped_bytes"] == len(r.stdout) - len(head) - len(tail)
 
 
 def test_run_expectation_is_the_contracts_expect():
@@ -199,3 +262,23 @@ def test_output_keeps_head_and_tail_and_starts_the_tail_on_a_character():
     small = Output(head=4, tail=4)
     small.add(b"hello")
     assert small.metadata() == {"output": "hello", "output_bytes": 5}
+
+
+def test_output_cut_to_fit_the_limit_keeps_both_ends_and_counts_what_it_left_out():
+    from observable._cli_run_child import Output
+    from observable._serialize import dumps
+
+    out = Output(head=300, tail=600)
+    out.add(b"<" + b"\x00" * 5000 + "é".encode() * 300 + b">")
+    meta = out.metadata(base={"exit_status": 0}, limit=2000)
+    assert len(dumps(meta)) <= 2000 and meta["exit_status"] == 0
+    head, tail = meta["output_head"], meta["output_tail"]
+    assert head.startswith("<\ufffd") and tail.endswith("é>") and "\ufffd" not in tail[-5:]
+    assert 2 * len(head) <= len(tail.encode()) + 6  # cut in proportion, the tail's 2:1 kept
+    kept = len(head.encode("utf-8")) - 2 * head.count("\ufffd") + len(tail.encode())
+    assert meta["output_skipped_bytes"] == meta["output_bytes"] - kept
+    whole = Output(head=300, tail=600)
+    whole.add(b"\x00" * 500)  # all kept, but 3000 bytes serialized: split to fit
+    fitted = whole.metadata(limit=1000)
+    assert "output" not in fitted and len(dumps(fitted)) <= 1000
+    assert fitted["output_skipped_bytes"] == 500 - len(fitted["output_head"]) - len(fitted["output_tail"])

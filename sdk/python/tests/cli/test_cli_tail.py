@@ -4,12 +4,13 @@ resumed after the server restarts (Last-Event-ID)."""
 from __future__ import annotations
 
 import json
+import os
 import selectors
 import signal
 import time
 from typing import List
 
-from jobs_helpers import DEADLINE, Jobs, jobs  # noqa: F401  (jobs is a fixture)
+from jobs_helpers import DEADLINE, Jobs, jobs, wait_for  # noqa: F401  (jobs is a fixture)
 
 
 class Tail:
@@ -142,3 +143,51 @@ def test_tail_in_a_terminal_shows_failures_in_red(jobs):
     assert "\x1b[31;1mfailed" in line, repr(line)
     probe = next(x for x in t.text.splitlines() if "probe" in x)
     assert "\x1b[32m" in probe  # completed: green
+
+
+def stream_open(pid: int, port: int) -> bool:
+    """Whether process pid holds an established TCP connection to port, in
+    two looks 0.2 s apart on the same socket: the stream, not a short request."""
+    def sockets() -> set:
+        inodes = set()
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            pass
+        found = set()
+        with open("/proc/net/tcp") as f:
+            for row in f.readlines()[1:]:
+                cols = row.split()
+                if cols[3] == "01" and int(cols[2].split(":")[1], 16) == port and cols[9] in inodes:
+                    found.add(cols[9])
+        return found
+
+    first = sockets()
+    time.sleep(0.2)
+    return bool(first & sockets())
+
+
+def test_tail_that_has_shown_nothing_yet_resumes_after_the_server_restarts(make_server, cli_env, tmp_path):
+    # No probe is shown first: the newest seq at start is where it resumes.
+    server = make_server()
+    jobs = Jobs(server, cli_env, tmp_path)
+    post(jobs, "before_start", n=0)
+    tail = Tail(jobs, "--json")
+    try:
+        wait_for("the tail's stream", lambda: stream_open(tail.proc.pid, server.port))
+        server.stop()
+        tail.proc.send_signal(signal.SIGSTOP)  # it cannot reconnect before the event is posted
+        try:
+            jobs.server = make_server(port=server.port)
+            post(jobs, "while_away", n=1)
+        finally:
+            tail.proc.send_signal(signal.SIGCONT)
+        tail.until("the event posted while it was away", lambda ls: any("while_away" in x for x in ls))
+        tail.read(0.3)
+    finally:
+        err = tail.stop()
+    assert [json.loads(x)["name"] for x in tail.lines] == ["while_away"], err  # not the older one
+    assert "reconnecting" in err
