@@ -45,7 +45,7 @@ def ping_url_command(ctx: Context) -> int:
         raise Failure("Name the job: observable ping-url NAME.", "Or print the ping key with --key.", 2)
     try:
         if args.key:
-            answer = ctx.client.request("GET", "/api/v1/session", token=session)
+            answer = ctx.client.request("GET", "/api/v1/ping-key", token=session)
             value = answer.get("ping_key") if isinstance(answer, dict) else None
         else:
             path = "/api/v1/jobs/" + urllib.parse.quote(args.name, safe="") + "/ping"

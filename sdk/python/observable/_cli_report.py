@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional
 
 from . import _exit, _spool, _transport, _warn
 from ._delivery import ACKED, RETRY, Link
-from ._events import clean_name, clean_status, iso_utc, make_source
+from ._events import clean_name, clean_status, iso_utc, make_source, new_id
 from ._serialize import MAX_METADATA_BYTES, dumps, metadata_json, safe_str, truncate_text
 from ._version import __version__
 
@@ -34,7 +34,7 @@ def build_event(name: str, status: str, *, run: Optional[str] = None,
     metadata_fitted: the metadata is JSON already, sized to the limit by its
     maker (the run's output: cutting its strings to 8 KiB would lose the
     tail's end), and is sent as it is if it fits."""
-    event: Dict[str, Any] = {"id": os.urandom(16).hex(), "name": clean_name(name),
+    event: Dict[str, Any] = {"id": new_id(), "name": clean_name(name),
                              "status": clean_status(status)}
     if run:
         event["run"] = run[:64]

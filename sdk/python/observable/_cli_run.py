@@ -111,27 +111,28 @@ def expectation(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
                                 alert_after=args.alert_after)
 
 
+_TRACK_OPTION = re.compile(r"\b(every|schedule|tz|grace|max_duration|min_duration|alert_after)= ?")
+
+
+def _as_flags(message: str) -> str:
+    """track()'s message in this command's words: every="1d" becomes --every "1d"."""
+    return _TRACK_OPTION.sub(lambda m: "--" + m.group(1).replace("_", "-") + " ", message)
+
+
 def _check(args: argparse.Namespace, argv: List[str]) -> Optional[str]:
     if not argv:
         return "No command given: put it after --, e.g. observable run -- ./backup.sh"
-    if args.every is not None and args.schedule:
-        return "Give --every or --schedule, not both."
-    if args.tz and not args.schedule:
-        return "--tz goes with --schedule."
-    if args.schedule and len(args.schedule.split()) != 5 and not args.schedule.strip().startswith("@"):
-        return (f"--schedule {args.schedule!r} is not a cron schedule: 5 fields (m h dom mon dow) "
-                "or @hourly, @daily, @weekly, @monthly, @yearly.")
-    if args.retries < 0 or (args.alert_after is not None and args.alert_after < 1):
-        return "--retries must be 0 or more and --alert-after 1 or more."
+    if args.retries < 0:
+        return "--retries must be 0 or more."
     if args.run_timeout is not None and args.run_timeout <= 0:
         return "--timeout must be more than 0."
     if args.head + args.tail > MAX_KEPT:
         return (f"--head and --tail would keep {args.head + args.tail} bytes; at most {MAX_KEPT // 1024}k "
                 f"({MAX_KEPT} bytes) in all fits the server's 64 KiB metadata limit.")
-    try:
+    try:  # the expectation options: track()'s own checks, one set of rules
         expectation(args)
     except ValueError as e:
-        return f"{e} (as --every, --schedule, --tz, --grace, --max-duration, --alert-after)."
+        return _as_flags(str(e))
     return None
 
 

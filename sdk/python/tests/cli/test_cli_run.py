@@ -227,7 +227,13 @@ def test_run_expectation_is_the_contracts_expect():
 def test_run_bad_usage_exits_2_without_running_anything(jobs):
     marker = jobs.tmp / "ran"
     r = jobs.run("run", "--every", "1h", "--schedule", "0 3 * * *", "--", "touch", str(marker))
-    assert r.returncode == 2 and b"--every or --schedule" in r.stderr
+    assert r.returncode == 2 and b"--every (a period) or --schedule" in r.stderr and b"not both" in r.stderr
+    r = jobs.run("run", "--tz", "Europe/Paris", "--", "touch", str(marker))
+    assert r.returncode == 2 and b"--tz needs --schedule" in r.stderr
+    r = jobs.run("run", "--schedule", "0 3 * *", "--", "touch", str(marker))
+    assert r.returncode == 2 and b"--schedule '0 3 * *' has 4 fields" in r.stderr
+    r = jobs.run("run", "--every", "1h", "--alert-after", "0", "--", "touch", str(marker))
+    assert r.returncode == 2 and b"--alert-after 0" in r.stderr
     r = jobs.run("run", "--timeout", "soon", "--", "touch", str(marker))
     assert r.returncode == 2 and b"not a duration" in r.stderr
     assert not marker.exists()
