@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -102,7 +101,7 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 			known = map[int64]map[string]struct{}{ids[0]: {clientID: {}}}
 		}
 	} else {
-		err := runPadded(ctx, tx, p.lockSessions, nil, ids, func(rows *sql.Rows) error {
+		err := runPadded(ctx, tx, p.lockSessions, ids, nil, func(rows *sql.Rows) error {
 			var id, seq int64
 			var push, channels bool
 			err := rows.Scan(&id, &seq, &push, &channels, &saved.version)
@@ -148,12 +147,12 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 	if err != nil {
 		return err
 	}
-	if len(withPush) > 0 {
-		if err := db.queuePushes(ctx, tx, withPush, added, alerts); err != nil {
-			return err
-		}
+	// Only sessions lockSessions found with devices to notify, or channels
+	// to alert, look for them.
+	if _, err := db.ingest.pushes.queueAlerts(ctx, tx, withPush, added, alerts); err != nil {
+		return err
 	}
-	if err := db.queueChannelAlerts(ctx, tx, withChannels, added, alerts); err != nil {
+	if _, err := db.ingest.channels.queueAlerts(ctx, tx, withChannels, added, alerts); err != nil {
 		return err
 	}
 	if err := db.enforceJobLimit(ctx, tx, bySession, inserted); err != nil {
@@ -229,7 +228,7 @@ func (db *DB) knownClientIDs(ctx context.Context, tx *sql.Tx, batch []*store.App
 			}
 		}
 	}
-	err := runPadded(ctx, tx, db.ingest.knownIDs, nil, pairs, func(rows *sql.Rows) error {
+	err := runPadded(ctx, tx, db.ingest.knownIDs, pairs, nil, func(rows *sql.Rows) error {
 		var session int64
 		var id string
 		if err := rows.Scan(&session, &id); err != nil {
@@ -314,7 +313,7 @@ func (db *DB) updateSessions(ctx context.Context, tx *sql.Tx, changed []int64, l
 			rows[i] = []any{id, lastSeq[id], count[id], newest[id]}
 		}
 		// A repeated row updates its session once, so rows pad to a size class.
-		err = runPadded(ctx, tx, db.ingest.updateSessions, nil, rows, func(*sql.Rows) error { return nil })
+		err = runPadded(ctx, tx, db.ingest.updateSessions, rows, nil, func(*sql.Rows) error { return nil })
 	}
 	if err != nil {
 		return fmt.Errorf("update sessions: %w", err)
@@ -325,52 +324,6 @@ func (db *DB) updateSessions(ctx context.Context, tx *sql.Tx, changed []int64, l
 			notices[i] = domain.Notice{SessionID: id, Seq: lastSeq[id], Kind: domain.NoticeEvents}
 		}
 		return db.d.notify(ctx, tx, notices...)
-	}
-	return nil
-}
-
-type pushTarget struct {
-	id     string
-	notify string
-	muted  []string
-}
-
-// queuePushes queues a notification for every device whose rules ask for
-// one: the alerts of incidents (alerts, from upsertJobs), and with notify
-// "all" every other event that is not a failure folded into an incident.
-func (db *DB) queuePushes(ctx context.Context, tx *sql.Tx, sessions []int64, added []newEvent, alerts []jobAlert) error {
-	targets := make(map[int64][]pushTarget)
-	err := runPadded(ctx, tx, db.ingest.pushTargets, nil, sessions, func(rows *sql.Rows) error {
-		var t pushTarget
-		var session int64
-		var muted string
-		if err := rows.Scan(&t.id, &session, &t.notify, &muted); err != nil {
-			return err
-		}
-		if err := json.Unmarshal([]byte(muted), &t.muted); err != nil {
-			return fmt.Errorf("device %s: muted jobs: %w", t.id, err)
-		}
-		targets[session] = append(targets[session], t)
-		return nil
-	})
-	if err != nil || len(targets) == 0 {
-		return wrapErr("find push devices", err)
-	}
-	var rows [][]any
-	for x, n := range added {
-		var al jobAlert
-		if alerts != nil {
-			al = alerts[x]
-		}
-		for _, t := range targets[n.a.SessionID] {
-			if kind := domain.AlertFor(t.notify, t.muted, &n.ev.Event, al.kind); kind != "" {
-				rows = append(rows, []any{t.id, n.a.SessionID, n.ev.Seq, kind, n.ev.ReceivedAt.Millis(), al.incidentID()})
-				n.a.Pushes++
-			}
-		}
-	}
-	if err := execRows(ctx, tx, db.ingest.insertPushes, rows); err != nil {
-		return fmt.Errorf("queue pushes: %w", err)
 	}
 	return nil
 }

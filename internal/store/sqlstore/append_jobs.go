@@ -27,19 +27,17 @@ type jobDelta struct {
 	last           *domain.StoredEvent
 }
 
-// upsertJobs adds the new runs to each job's summary and brings its model
-// (domain.JobModel) and incident up to date: one statement reads the models
-// of the commit's jobs, Go applies the events, one statement per size class
-// writes them back. It returns the names it inserted, per session, and the
-// alerts of the events (by index in added; nil when none). A started event
-// is not a run (it is counted when the run ends).
-func (db *DB) upsertJobs(ctx context.Context, tx *sql.Tx, added []newEvent, saved *savedModels) (map[int64]map[string]bool, []jobAlert, error) {
-	keys, of := sortedKeys(added)
-	stored, err := db.loadModels(ctx, tx, keys, saved)
-	if err != nil {
-		return nil, nil, err
-	}
-	var inserted map[int64]map[string]bool
+// applyJobs is what a commit's events do to their jobs, for the SQLite
+// commit (upsertJobs) and the PostgreSQL one (pgWritePhase) alike: it runs
+// the events (added; of[x] is the index in keys of added[x]'s job) through
+// their jobs' models, stored the models read (nil where a job is new), and
+// sums them up in deltas (one a key, zero; the caller's, so that it may
+// stay on the caller's stack). It returns the names new to their session
+// (nil when none), the models and the events' alerts (by index in added;
+// nil when none). A started event is not a run (it is counted when the
+// run ends).
+func applyJobs(keys []jobKey, of []int, stored []*domain.JobModel, added []newEvent, deltas []jobDelta) (
+	inserted map[int64]map[string]bool, models []*domain.JobModel, alerts []jobAlert) {
 	for i, k := range keys {
 		if stored[i] != nil {
 			continue
@@ -52,10 +50,7 @@ func (db *DB) upsertJobs(ctx context.Context, tx *sql.Tx, added []newEvent, save
 		}
 		inserted[k.session][k.name] = true
 	}
-	// Read before applyModels, which gives new jobs a model of their own.
-	oneKnown := len(keys) == 1 && stored[0] != nil
 	var now int64
-	deltas := make([]jobDelta, len(keys))
 	for x, n := range added {
 		d := &deltas[of[x]]
 		if n.ev.Outcome() {
@@ -67,11 +62,28 @@ func (db *DB) upsertJobs(ctx context.Context, tx *sql.Tx, added []newEvent, save
 		d.last = n.ev
 		now = max(now, n.ev.ReceivedAt.Millis())
 	}
-	models, alerts := applyModels(keys, stored, added, of, time.UnixMilli(now))
+	models, alerts = applyModels(keys, stored, added, of, time.UnixMilli(now))
+	return inserted, models, alerts
+}
+
+// upsertJobs adds the new runs to each job's summary and brings its model
+// (domain.JobModel) and incident up to date (applyJobs): one statement
+// reads the models of the commit's jobs, Go applies the events, one
+// statement per size class writes them back. It returns the names it
+// inserted, per session, and the alerts of the events (by index in added;
+// nil when none).
+func (db *DB) upsertJobs(ctx context.Context, tx *sql.Tx, added []newEvent, saved *savedModels) (map[int64]map[string]bool, []jobAlert, error) {
+	keys, of := sortedKeys(added)
+	stored, err := db.loadModels(ctx, tx, keys, saved)
+	if err != nil {
+		return nil, nil, err
+	}
+	deltas := make([]jobDelta, len(keys))
+	inserted, models, alerts := applyJobs(keys, of, stored, added, deltas)
 	if err := db.saveIncidents(ctx, tx, keys, models); err != nil {
 		return nil, nil, err
 	}
-	if oneKnown {
+	if len(keys) == 1 && inserted == nil {
 		// The row exists (read or cached, and the writer is ours alone): update it by key.
 		k, d := keys[0], &deltas[0]
 		args := make([]any, 0, 16)
@@ -85,7 +97,7 @@ func (db *DB) upsertJobs(ctx context.Context, tx *sql.Tx, added []newEvent, save
 		saved.models = models
 		return inserted, alerts, nil
 	}
-	const width = 16 // the upsert's columns: the summary's 6, appendModelArgs' 10
+	const width = 6 + modelWidth // the upsert's columns: the summary's, then modelValues
 	rows := make([][]any, len(keys))
 	flat := make([]any, 0, width*len(keys))
 	for i, k := range keys {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,13 +12,6 @@ import (
 	"github.com/observable-code/observable/internal/domain"
 	"github.com/observable-code/observable/internal/store"
 )
-
-// channelTarget is a channel an alert may go to: verified and not off.
-type channelTarget struct {
-	id     string
-	notify string
-	muted  []string
-}
 
 // channelTargetsQuery selects the channels of n sessions that alerts may
 // reach. Only sessions that have some get here (lockSessions says which).
@@ -30,74 +22,6 @@ func (db *DB) channelTargetsQuery(n int) string {
 
 func channelJobsInsertQuery(n int) string {
 	return `INSERT INTO channel_jobs (channel_id, session_id, seq, kind, incident_id, next_attempt_at, queued_at) VALUES ` + placeholders(n, 7)
-}
-
-func (db *DB) channelTargets(ctx context.Context, tx *sql.Tx, sessions []int64) (map[int64][]channelTarget, error) {
-	targets := make(map[int64][]channelTarget)
-	err := runPadded(ctx, tx, db.ingest.channelTargets, nil, sessions, func(rows *sql.Rows) error {
-		var t channelTarget
-		var session int64
-		var muted string
-		if err := rows.Scan(&t.id, &session, &t.notify, &muted); err != nil {
-			return err
-		}
-		if err := json.Unmarshal([]byte(muted), &t.muted); err != nil {
-			return fmt.Errorf("channel %s: muted jobs: %w", t.id, err)
-		}
-		targets[session] = append(targets[session], t)
-		return nil
-	})
-	return targets, err
-}
-
-// queueChannelAlerts queues, in the commit that stores the events, a
-// message for every channel of sessions (those lockSessions found with
-// channels to alert) whose rules ask for one: exactly the phone's rule,
-// domain.AlertFor, over the incidents' alerts of upsertJobs.
-func (db *DB) queueChannelAlerts(ctx context.Context, tx *sql.Tx, sessions []int64, added []newEvent, alerts []jobAlert) error {
-	if len(sessions) == 0 {
-		return nil
-	}
-	targets, err := db.channelTargets(ctx, tx, sessions)
-	if err != nil || len(targets) == 0 {
-		return wrapErr("find channels", err)
-	}
-	var rows [][]any
-	for x, n := range added {
-		var al jobAlert
-		if alerts != nil {
-			al = alerts[x]
-		}
-		for _, t := range targets[n.a.SessionID] {
-			if kind := domain.AlertFor(t.notify, t.muted, &n.ev.Event, al.kind); kind != "" {
-				at := n.ev.ReceivedAt.Millis()
-				rows = append(rows, []any{t.id, n.a.SessionID, n.ev.Seq, kind, al.incidentID(), at, at})
-				n.a.Channels++
-			}
-		}
-	}
-	return wrapErr("queue channel alerts", execRows(ctx, tx, db.ingest.insertChannels, rows))
-}
-
-// queueChannelJobAlert is queueJobAlert for channels: an alert of the
-// evaluator (missed, overdue) about the job's last event seq. It returns
-// how many messages it queued.
-func (db *DB) queueChannelJobAlert(ctx context.Context, tx *sql.Tx, k jobKey, seq int64, al jobAlert, now time.Time) (int, error) {
-	targets, err := db.channelTargets(ctx, tx, []int64{k.session})
-	if err != nil {
-		return 0, fmt.Errorf("find channels: %w", err)
-	}
-	ev := domain.Event{Name: k.name}
-	var rows [][]any
-	for _, t := range targets[k.session] {
-		if kind := domain.AlertFor(t.notify, t.muted, &ev, al.kind); kind != "" {
-			rows = append(rows, []any{t.id, k.session, seq, kind, al.incidentID(), now.UnixMilli(), now.UnixMilli()})
-		}
-	}
-	if err := execRows(ctx, tx, db.ingest.insertChannels, rows); err != nil {
-		return 0, fmt.Errorf("queue channel alerts: %w", err)
-	}
-	return len(rows), nil
 }
 
 // channelClaimReturning is what a claim hands back: the job, its channel

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -70,6 +69,8 @@ func (db *DB) EvaluateJobs(ctx context.Context, now, up time.Time, limit int) (j
 		if err := db.saveIncidents(ctx, tx, keys, models); err != nil {
 			return err
 		}
+		var about []newEvent
+		var found []jobAlert
 		for i, k := range keys {
 			m := models[i]
 			var incident any
@@ -80,63 +81,15 @@ func (db *DB) EvaluateJobs(ctx context.Context, now, up time.Time, limit int) (j
 				m.State, nullInt(m.NextDeadline), incident, k.session, k.name); err != nil {
 				return fmt.Errorf("update job: %w", err)
 			}
-			if kinds[i] == "" {
-				continue
+			if kinds[i] != "" {
+				about = append(about, evaluatorEvent(k, seqs[i], now))
+				found = append(found, jobAlert{kind: kinds[i], incident: m.Incident})
 			}
-			al := jobAlert{kind: kinds[i], incident: m.Incident}
-			n, err := db.queueJobAlert(ctx, tx, k, seqs[i], al, now)
-			if err != nil {
-				return err
-			}
-			c, err := db.queueChannelJobAlert(ctx, tx, k, seqs[i], al, now)
-			if err != nil {
-				return err
-			}
-			alerts += n + c
 		}
-		return nil
+		alerts, err = db.queueJobAlerts(ctx, tx, about, found)
+		return err
 	})
 	return jobs, alerts, err
-}
-
-// queueJobAlert queues an alert that no event of a commit carries (missed,
-// overdue) for the session's devices whose rules let it through; seq is the
-// job's last event, which the message names.
-func (db *DB) queueJobAlert(ctx context.Context, tx *sql.Tx, k jobKey, seq int64, al jobAlert, now time.Time) (int, error) {
-	rows, err := tx.QueryContext(ctx, db.q(`SELECT id, notify, muted FROM devices
-		WHERE session_id = ? AND push_endpoint IS NOT NULL AND notify <> 'off' ORDER BY id`), k.session)
-	if err != nil {
-		return 0, fmt.Errorf("find push devices: %w", err)
-	}
-	var targets []pushTarget
-	for rows.Next() {
-		var t pushTarget
-		var muted string
-		if err := rows.Scan(&t.id, &t.notify, &muted); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		if err := json.Unmarshal([]byte(muted), &t.muted); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("device %s: muted jobs: %w", t.id, err)
-		}
-		targets = append(targets, t)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	ev := domain.Event{Name: k.name}
-	var out [][]any
-	for _, t := range targets {
-		if kind := domain.AlertFor(t.notify, t.muted, &ev, al.kind); kind != "" {
-			out = append(out, []any{t.id, k.session, seq, kind, now.UnixMilli(), al.incidentID()})
-		}
-	}
-	if err := execRows(ctx, tx, db.ingest.insertPushes, out); err != nil {
-		return 0, fmt.Errorf("queue alerts: %w", err)
-	}
-	return len(out), nil
 }
 
 // NextDeadline is the earliest deadline of any job, from the index.

@@ -48,7 +48,7 @@ func (db *DB) saveIncidents(ctx context.Context, tx *sql.Tx, keys []jobKey, mode
 	if len(changed) == 0 {
 		return nil
 	}
-	err := runPadded(ctx, tx, db.ingest.setIncidents, nil, changed, func(*sql.Rows) error { return nil })
+	err := runPadded(ctx, tx, db.ingest.setIncidents, changed, nil, func(*sql.Rows) error { return nil })
 	return wrapErr("update incidents", err)
 }
 

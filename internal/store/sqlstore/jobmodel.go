@@ -189,31 +189,80 @@ func formatRecent(r [][2]int64) string {
 	return b.String()
 }
 
-// appendModelArgs appends the columns the commit writes (upsertJobs), after
-// the summary's, to row.
-func appendModelArgs(row []any, m *domain.JobModel) ([]any, error) {
+// modelValue is one of the model's columns the commit writes: a text or a
+// bigint, or NULL.
+type modelValue struct {
+	text bool
+	null bool
+	s    string
+	n    int64
+	enc  any // the text as domain.EncodeExpect gave it: arg need not box it again
+}
+
+func textValue(s string) modelValue { return modelValue{text: true, s: s} }
+
+// encodedValue is what domain.EncodeExpect gives: a text, or nil for NULL.
+func encodedValue(v any) modelValue {
+	s, ok := v.(string)
+	return modelValue{text: true, null: !ok, s: s, enc: v}
+}
+
+func intValue(v int64, null bool) modelValue { return modelValue{null: null, n: v} }
+
+func (v modelValue) arg() any {
+	switch {
+	case v.null:
+		return nil
+	case v.enc != nil:
+		return v.enc
+	case v.text:
+		return v.s
+	}
+	return v.n
+}
+
+// modelWidth is the number of upsertModelColumns.
+const modelWidth = 10
+
+// modelValues are m's upsertModelColumns, in their order: the one place that
+// knows what each holds and of which type (SQLite binds them as they are,
+// appendModelArgs; PostgreSQL gathers them into typed arrays, pgJobColumns).
+func modelValues(m *domain.JobModel) ([modelWidth]modelValue, error) {
 	code, err := domain.EncodeExpect(m.Code)
 	if err != nil {
-		return nil, err
+		return [modelWidth]modelValue{}, err
 	}
 	learned, err := domain.EncodeExpect(m.Learned)
 	if err != nil {
-		return nil, err
+		return [modelWidth]modelValue{}, err
 	}
 	running := "[]"
 	if len(m.Running) > 0 {
 		b, err := json.Marshal(m.Running)
 		if err != nil {
-			return nil, err
+			return [modelWidth]modelValue{}, err
 		}
 		running = string(b)
 	}
-	var incident any
+	var incident int64
 	if m.Incident != nil {
 		incident = m.Incident.ID
 	}
-	return append(row, m.State, code, learned, nullInt(m.LastStart), nullInt(m.NextDue), nullInt(m.NextDeadline),
-		m.FailStreak, running, formatRecent(m.Recent), incident), nil
+	return [modelWidth]modelValue{textValue(m.State), encodedValue(code), encodedValue(learned),
+		intValue(m.LastStart, m.LastStart == 0), intValue(m.NextDue, m.NextDue == 0), intValue(m.NextDeadline, m.NextDeadline == 0),
+		intValue(int64(m.FailStreak), false), textValue(running), textValue(formatRecent(m.Recent)), intValue(incident, m.Incident == nil)}, nil
+}
+
+// appendModelArgs appends m's modelValues, after the summary's columns, to row.
+func appendModelArgs(row []any, m *domain.JobModel) ([]any, error) {
+	vals, err := modelValues(m)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vals {
+		row = append(row, v.arg())
+	}
+	return row, nil
 }
 
 // upsertModelColumns are appendModelArgs' columns; the user's (expect_user, paused,
@@ -234,24 +283,21 @@ func nullInt(v int64) any {
 // locks them in. The commit reads a row per job it touches, so the rows
 // share their allocations: one backing array, one set of scan destinations.
 func (db *DB) readModels(ctx context.Context, tx *sql.Tx, keys []jobKey) ([]*domain.JobModel, error) {
-	vals := make([][]any, len(keys), padTo(len(keys)))
+	vals := make([][]any, len(keys))
 	flat := make([]any, 3*len(keys))
 	for i, k := range keys {
 		vals[i] = append(flat[3*i:3*i:3*i+3], int64(i), k.session, k.name)
 	}
-	// Padded with rows no job matches: runPadded would repeat the last key,
-	// and its row would be read and decoded again for every repeat.
+	// Padded with rows no job matches: a repeated key's row would be read
+	// and decoded again for every repeat.
 	none := []any{int64(-1), int64(-1), ""}
-	for len(vals) < cap(vals) {
-		vals = append(vals, none)
-	}
 	found := make([]*domain.JobModel, len(keys))
 	var models []domain.JobModel
 	var m domain.JobModel
 	var i int64
 	dest, finish := commitModelDest(&m)
 	dest = append([]any{&i}, dest...)
-	err := runPadded(ctx, tx, db.ingest.readModels, nil, vals, func(rows *sql.Rows) error {
+	err := runPadded(ctx, tx, db.ingest.readModels, vals, &none, func(rows *sql.Rows) error {
 		m = domain.JobModel{}
 		if err := rows.Scan(dest...); err != nil {
 			return err
@@ -272,24 +318,6 @@ func (db *DB) readModels(ctx context.Context, tx *sql.Tx, keys []jobKey) ([]*dom
 		return nil, fmt.Errorf("read jobs: %w", err)
 	}
 	return found, nil
-}
-
-// padTo is n rounded up to what runPadded runs without repeating a value:
-// whole chunks of the largest size class, then the smallest class that holds
-// the rest.
-func padTo(n int) int {
-	big := sizeClasses[0]
-	full, rest := n/big*big, n%big
-	if rest == 0 {
-		return full
-	}
-	c := big
-	for _, s := range sizeClasses {
-		if s >= rest {
-			c = s
-		}
-	}
-	return full + c
 }
 
 func (db *DB) readModelsQuery(n int) string {

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql/driver"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -82,8 +81,8 @@ type pgRead struct {
 	lastSeq  map[int64]int64
 	known    map[int64]map[string]struct{}
 	models   map[jobKey]*domain.JobModel
-	pushes   map[int64][]pushTarget
-	channels map[int64][]channelTarget
+	pushes   map[int64][]alertTarget
+	channels map[int64][]alertTarget
 }
 
 func (db *DB) pgCommitEvents(ctx context.Context, c *pgx.Conn, batch []*store.Append) error {
@@ -139,7 +138,7 @@ func (db *DB) pgCommitEvents(ctx context.Context, c *pgx.Conn, batch []*store.Ap
 // pgReadPhase is the first round trip: BEGIN and the locking reads.
 func (db *DB) pgReadPhase(ctx context.Context, c *pgx.Conn, ids, idSessions []int64, idValues []string, candidates []jobKey) (*pgRead, error) {
 	r := &pgRead{lastSeq: make(map[int64]int64, len(ids)), known: make(map[int64]map[string]struct{}),
-		pushes: make(map[int64][]pushTarget), channels: make(map[int64][]channelTarget)}
+		pushes: make(map[int64][]alertTarget), channels: make(map[int64][]alertTarget)}
 	jobSessions := make([]int64, len(candidates))
 	jobNames := make([]string, len(candidates))
 	for i, k := range candidates {
@@ -194,27 +193,18 @@ func (db *DB) pgReadPhase(ctx context.Context, c *pgx.Conn, ids, idSessions []in
 		if err != nil {
 			return err
 		}
-		var notify, muted string
-		var target string
-		err = pgEach(br, "find push devices", []any{&target, &id, &notify, &muted}, func() error {
-			t := pushTarget{id: target, notify: notify}
-			if err := json.Unmarshal([]byte(muted), &t.muted); err != nil {
-				return fmt.Errorf("device %s: muted jobs: %w", t.id, err)
+		var target, notify, muted string
+		targets := func(what string, into map[int64][]alertTarget) func() error {
+			return func() error {
+				t, err := newAlertTarget(what, target, notify, muted)
+				into[id] = append(into[id], t)
+				return err
 			}
-			r.pushes[id] = append(r.pushes[id], t)
-			return nil
-		})
-		if err != nil {
+		}
+		if err := pgEach(br, "find push devices", []any{&target, &id, &notify, &muted}, targets("device", r.pushes)); err != nil {
 			return err
 		}
-		return pgEach(br, "find channels", []any{&target, &id, &notify, &muted}, func() error {
-			t := channelTarget{id: target, notify: notify}
-			if err := json.Unmarshal([]byte(muted), &t.muted); err != nil {
-				return fmt.Errorf("channel %s: muted jobs: %w", t.id, err)
-			}
-			r.channels[id] = append(r.channels[id], t)
-			return nil
-		})
+		return pgEach(br, "find channels", []any{&target, &id, &notify, &muted}, targets("channel", r.channels))
 	}()
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/observable-code/observable/internal/domain"
+	"github.com/observable-code/observable/internal/store"
 )
 
 // The commit's rows as the column arrays its unnest statements take
@@ -109,58 +110,42 @@ func pgDirtyIncidents(models []*domain.JobModel) ([]any, bool) {
 	return []any{ids, closed, runs, alerted, flaps}, len(ids) > 0
 }
 
-// pgJobColumns are the job upsert's columns: the summary, then appendModelArgs'
-// (upsertModelColumns), each given as a text or a bigint array by what
-// appendModelArgs puts in it.
+// pgJobColumns are the job upsert's columns: the summary, then modelValues',
+// each as a text or a bigint array by the type modelValues gives it.
 func pgJobColumns(keys []jobKey, deltas []jobDelta, models []*domain.JobModel) ([]any, error) {
 	n := len(keys)
 	session, lastSeq, runs, failures := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	name, status := make([]string, n), make([]string, n)
-	isText := [10]bool{0: true, 1: true, 2: true, 7: true, 8: true}
-	var texts [10][]*string
-	var ints [10][]*int64
-	for col, t := range isText {
-		if t {
-			texts[col] = make([]*string, n)
-		} else {
-			ints[col] = make([]*int64, n)
-		}
-	}
-	var args []any
+	var texts [modelWidth][]*string
+	var ints [modelWidth][]*int64
 	for i, k := range keys {
 		d := &deltas[i]
 		session[i], name[i], lastSeq[i], status[i], runs[i], failures[i] = k.session, k.name, d.last.Seq, d.last.Status, d.runs, d.failures
-		var err error
-		if args, err = appendModelArgs(args[:0], models[i]); err != nil {
+		vals, err := modelValues(models[i])
+		if err != nil {
 			return nil, fmt.Errorf("update jobs: job %q: %w", k.name, err)
 		}
-		for col, v := range args {
-			switch v := v.(type) {
-			case nil:
-			case string:
-				if !isText[col] {
-					return nil, fmt.Errorf("update jobs: job %q: column %d is text", k.name, col)
-				}
-				texts[col][i] = &v
-			case int64, int:
-				if isText[col] {
-					return nil, fmt.Errorf("update jobs: job %q: column %d is a number", k.name, col)
-				}
-				x := int64(0)
-				if n, ok := v.(int); ok {
-					x = int64(n)
+		for col, v := range vals {
+			if i == 0 {
+				if v.text {
+					texts[col] = make([]*string, n)
 				} else {
-					x = v.(int64)
+					ints[col] = make([]*int64, n)
 				}
-				ints[col][i] = &x
+			}
+			switch {
+			case v.null:
+			case v.text:
+				texts[col][i] = &v.s
 			default:
-				return nil, fmt.Errorf("update jobs: job %q: column %d is a %T", k.name, col, v)
+				ints[col][i] = &v.n
 			}
 		}
 	}
-	out := []any{session, name, lastSeq, status, runs, failures}
-	for col, t := range isText {
-		if t {
+	out := make([]any, 0, 6+modelWidth)
+	out = append(out, session, name, lastSeq, status, runs, failures)
+	for col := range modelWidth {
+		if texts[col] != nil {
 			out = append(out, texts[col])
 		} else {
 			out = append(out, ints[col])
@@ -169,44 +154,30 @@ func pgJobColumns(keys []jobKey, deltas []jobDelta, models []*domain.JobModel) (
 	return out, nil
 }
 
-func pgPushColumns(targets map[int64][]pushTarget, added []newEvent, alerts []jobAlert) ([]any, bool) {
-	var device, kind []string
-	var session, seq, at []int64
-	var incident []*int64
-	for x, n := range added {
-		var al jobAlert
-		if alerts != nil {
-			al = alerts[x]
-		}
-		for _, t := range targets[n.a.SessionID] {
-			if k := domain.AlertFor(t.notify, t.muted, &n.ev.Event, al.kind); k != "" {
-				device, session, seq, kind = append(device, t.id), append(session, n.a.SessionID), append(seq, n.ev.Seq), append(kind, k)
-				at, incident = append(at, n.ev.ReceivedAt.Millis()), append(incident, alertIncident(al))
-				n.a.Pushes++
-			}
-		}
-	}
-	return []any{device, session, seq, kind, at, incident}, len(device) > 0
+// pgAlerts are the alerts eachAlert finds, by column.
+type pgAlerts struct {
+	target, kind     []string
+	session, seq, at []int64
+	incident         []*int64
 }
 
-func pgChannelColumns(targets map[int64][]channelTarget, added []newEvent, alerts []jobAlert) ([]any, bool) {
-	var channel, kind []string
-	var session, seq, at []int64
-	var incident []*int64
-	for x, n := range added {
-		var al jobAlert
-		if alerts != nil {
-			al = alerts[x]
-		}
-		for _, t := range targets[n.a.SessionID] {
-			if k := domain.AlertFor(t.notify, t.muted, &n.ev.Event, al.kind); k != "" {
-				channel, session, seq, kind = append(channel, t.id), append(session, n.a.SessionID), append(seq, n.ev.Seq), append(kind, k)
-				at, incident = append(at, n.ev.ReceivedAt.Millis()), append(incident, alertIncident(al))
-				n.a.Channels++
-			}
-		}
-	}
-	return []any{channel, session, seq, kind, incident, at, at}, len(channel) > 0
+func pgAlertColumns(targets map[int64][]alertTarget, added []newEvent, alerts []jobAlert, count func(*store.Append)) (pgAlerts, bool) {
+	var c pgAlerts
+	eachAlert(targets, added, alerts, count, func(t *alertTarget, n newEvent, al jobAlert, kind string) {
+		c.target, c.session, c.seq, c.kind = append(c.target, t.id), append(c.session, n.a.SessionID), append(c.seq, n.ev.Seq), append(c.kind, kind)
+		c.at, c.incident = append(c.at, n.ev.ReceivedAt.Millis()), append(c.incident, alertIncident(al))
+	})
+	return c, len(c.target) > 0
+}
+
+// pushes are pgInsertPushes' columns, as pushRow's.
+func (c *pgAlerts) pushes() []any {
+	return []any{c.target, c.session, c.seq, c.kind, c.at, c.incident}
+}
+
+// channels are pgInsertChannels' columns, as channelRow's.
+func (c *pgAlerts) channels() []any {
+	return []any{c.target, c.session, c.seq, c.kind, c.incident, c.at, c.at}
 }
 
 func pgSessionColumns(changed []int64, lastSeq map[int64]int64, added []newEvent) []any {

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -47,30 +46,11 @@ const (
 func (db *DB) pgWritePhase(ctx context.Context, c *pgx.Conn, r *pgRead, bySession map[int64][]*store.Append, added []newEvent, changed []int64) error {
 	keys, of := sortedKeys(added)
 	stored := make([]*domain.JobModel, len(keys))
-	inserted := make(map[int64]map[string]bool)
 	for i, k := range keys {
-		if stored[i] = r.models[k]; stored[i] != nil {
-			continue
-		}
-		if inserted[k.session] == nil {
-			inserted[k.session] = make(map[string]bool)
-		}
-		inserted[k.session][k.name] = true
+		stored[i] = r.models[k]
 	}
-	var now int64
 	deltas := make([]jobDelta, len(keys))
-	for x, n := range added {
-		d := &deltas[of[x]]
-		if n.ev.Outcome() {
-			d.runs++
-		}
-		if n.ev.Failed() {
-			d.failures++
-		}
-		d.last = n.ev
-		now = max(now, n.ev.ReceivedAt.Millis())
-	}
-	models, alerts := applyModels(keys, stored, added, of, time.UnixMilli(now))
+	inserted, models, alerts := applyJobs(keys, of, stored, added, deltas)
 	if err := pgOpenIncidents(ctx, c, keys, models); err != nil {
 		return err
 	}
@@ -89,12 +69,12 @@ func (db *DB) pgWritePhase(ctx context.Context, c *pgx.Conn, r *pgRead, bySessio
 	}
 	b.Queue(pgUpsertJobs, jobCols...)
 	ops = append(ops, "update jobs")
-	if cols, ok := pgPushColumns(r.pushes, added, alerts); ok {
-		b.Queue(pgInsertPushes, cols...)
+	if cols, ok := pgAlertColumns(r.pushes, added, alerts, countPush); ok {
+		b.Queue(pgInsertPushes, cols.pushes()...)
 		ops = append(ops, "queue pushes")
 	}
-	if cols, ok := pgChannelColumns(r.channels, added, alerts); ok {
-		b.Queue(pgInsertChannels, cols...)
+	if cols, ok := pgAlertColumns(r.channels, added, alerts, countChannel); ok {
+		b.Queue(pgInsertChannels, cols.channels()...)
 		ops = append(ops, "queue channel alerts")
 	}
 	b.Queue(pgUpdateSessions, pgSessionColumns(changed, r.lastSeq, added)...)

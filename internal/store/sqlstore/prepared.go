@@ -34,6 +34,8 @@ type prepared struct {
 	insertChannels map[int]*sql.Stmt // channel_jobs rows (channel_queue.go)
 	updateSessions map[int]*sql.Stmt
 	updateSession  *sql.Stmt
+	pushes         *alertSink // pushTargets and insertPushes (alerts.go)
+	channels       *alertSink // channelTargets and insertChannels
 	all            []*sql.Stmt
 }
 
@@ -124,6 +126,7 @@ func (db *DB) prepareIngest(ctx context.Context) error {
 		p.close()
 		return err
 	}
+	p.pushes, p.channels = newAlertSinks(p)
 	db.ingest = p
 	db.closers = append([]func() error{p.close}, db.closers...)
 	return nil
@@ -169,12 +172,13 @@ func classFor(n int) int {
 }
 
 // runPadded runs a statement over values in chunks of the largest size
-// class, each padded to a class by repeating its last value: harmless in an
-// IN list, a join on VALUES, or an UPDATE … FROM (VALUES …), where a row
-// repeated changes nothing. prefix holds arguments before the values; a
-// value that is an []any is spread over several parameters (a row of a
-// VALUES list). fn is called for every row the statement returns.
-func runPadded[T any](ctx context.Context, tx *sql.Tx, stmts map[int]*sql.Stmt, prefix []any, values []T, fn func(*sql.Rows) error) error {
+// class, each padded to a class: with fill where it is not nil (a value
+// that matches nothing), else by repeating the chunk's last value, harmless
+// in an IN list, a join on VALUES, or an UPDATE … FROM (VALUES …), where a
+// row repeated changes nothing. A value that is an []any is spread over
+// several parameters (a row of a VALUES list). fn is called for every row
+// the statement returns.
+func runPadded[T any](ctx context.Context, tx *sql.Tx, stmts map[int]*sql.Stmt, values []T, fill *T, fn func(*sql.Rows) error) error {
 	for len(values) > 0 {
 		chunk := values[:min(len(values), sizeClasses[0])]
 		values = values[len(chunk):]
@@ -184,9 +188,17 @@ func runPadded[T any](ctx context.Context, tx *sql.Tx, stmts map[int]*sql.Stmt, 
 				n = c
 			}
 		}
-		args := append([]any(nil), prefix...)
+		var args []any
 		for i := 0; i < n; i++ {
-			v := any(chunk[min(i, len(chunk)-1)])
+			var v any
+			switch {
+			case i < len(chunk):
+				v = chunk[i]
+			case fill != nil:
+				v = *fill
+			default:
+				v = chunk[len(chunk)-1]
+			}
 			if row, ok := v.([]any); ok {
 				args = append(args, row...)
 			} else {
