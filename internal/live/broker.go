@@ -143,8 +143,11 @@ func (b *Broker) Publish(sessionID int64, events []domain.StoredEvent) {
 	for i := range events {
 		frames[i] = frame{seq: events[i].Seq, data: encodeEvent(&events[i])}
 	}
+	direct := directStreams
 	for s := range subs {
-		s.offer(frames)
+		if s.offer(frames, direct > 0) {
+			direct--
+		}
 	}
 	b.mu.RUnlock()
 }

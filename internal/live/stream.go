@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/observable-code/observable/internal/domain"
@@ -94,6 +95,9 @@ func (sub *Subscription) Cancel() { sub.b.release(sub.s) }
 func (sub *Subscription) Start(out Sink, conn net.Conn) <-chan struct{} {
 	b, s := sub.b, sub.s
 	s.out = sinkOf{out}
+	if cs, ok := out.(*connSink); ok && cs.rc != nil {
+		s.direct = cs
+	}
 	if err := s.out.write([][]byte{[]byte(preamble)}, sub.WriteDeadline()); err != nil {
 		s.Close() // gives the places back and closes out
 		return s.done
@@ -133,9 +137,22 @@ func (s sinkOf) close()                                          { s.Close() }
 
 // ConnSink writes to a connection taken over from the HTTP server; Close
 // closes it.
-func ConnSink(conn net.Conn) Sink { return &connSink{conn: conn} }
+func ConnSink(conn net.Conn) Sink { return &connSink{conn: conn, rc: plainSocket(conn)} }
 
-type connSink struct{ conn net.Conn }
+type connSink struct {
+	conn net.Conn
+	rc   syscall.RawConn // nil: no direct writes (TLS)
+}
+
+// tryWrite writes as much of p as the socket takes at once, without waiting.
+func (c *connSink) tryWrite(p []byte, deadline time.Time) (int, error) {
+	// A descriptor refuses writes once its deadline passed: the last one
+	// was set by a write that may be long over.
+	if err := c.conn.SetWriteDeadline(deadline); err != nil {
+		return 0, err
+	}
+	return writeNow(c.rc, p)
+}
 
 func (c *connSink) Write(frames [][]byte, deadline time.Time) error {
 	if err := c.conn.SetWriteDeadline(deadline); err != nil {

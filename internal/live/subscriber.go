@@ -40,7 +40,9 @@ type Subscriber struct {
 	// reserved says the stream holds its places under the broker's caps.
 	reserved bool
 	out      sink
-	watch    *watch
+	// direct is out when it can be written without waiting (offer).
+	direct *connSink
+	watch  *watch
 
 	mu sync.Mutex
 	// last is the newest seq queued or written: the stream's position.
@@ -61,14 +63,27 @@ type Subscriber struct {
 	done      chan struct{}
 }
 
+// A stream with nothing pending is written by the committing goroutine
+// itself, as far as its socket takes the frames at once: started on a
+// goroutine of its own, the write waited for a core behind the requests
+// the commit answers (30-60 µs of POST → stream at the median, measured
+// side by side, and more in the tail). The budget bounds what a commit
+// spends on its streams' writes.
+const (
+	directStreams = 4        // streams of one publish written directly
+	directBytes   = 16 << 10 // most bytes written directly to one stream
+)
+
 // offer queues frames that follow the stream's position; anything else
-// means a gap, filled from the store.
-func (s *Subscriber) offer(frames []frame) {
+// means a gap, filled from the store. With direct, frames a stream can
+// take at once are written before offer returns (and it reports true).
+func (s *Subscriber) offer(frames []frame, direct bool) (wrote bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return
+		return false
 	}
+	idle := !s.running && len(s.queue) == 0 && !s.gap
 	for _, f := range frames {
 		if f.seq <= s.last {
 			continue
@@ -84,9 +99,48 @@ func (s *Subscriber) offer(frames []frame) {
 	// Bounded by bytes as well as frames; one frame always fits.
 	if len(s.queue) > s.b.opts.Buffer || (len(s.queue) > 1 && s.queued > s.b.opts.QueueBytes) {
 		s.dropLocked()
-		return
+		return false
+	}
+	if direct && idle && s.direct != nil && !s.gap && len(s.queue) > 0 && s.queued <= directBytes {
+		s.writeNowLocked()
+		wrote = true
 	}
 	s.kickLocked()
+	return wrote
+}
+
+// writeNowLocked writes the queue without waiting for the socket to take
+// it; what it does not take stays queued for the stream's goroutine.
+func (s *Subscriber) writeNowLocked() {
+	buf := s.queue[0].data
+	if len(s.queue) > 1 {
+		buf = make([]byte, 0, s.queued)
+		for _, f := range s.queue {
+			buf = append(buf, f.data...)
+		}
+	}
+	s.queue, s.queued = nil, 0
+	s.running = true // the stream's one writer, meanwhile
+	s.mu.Unlock()
+	n, err := s.direct.tryWrite(buf, time.Now().Add(s.b.opts.WriteTimeout))
+	s.mu.Lock()
+	s.running = false
+	if s.closed {
+		return
+	}
+	if err != nil {
+		// Not here: Close takes the broker's lock, which Publish holds.
+		go s.Close()
+		return
+	}
+	if n > 0 {
+		s.lastWrite = time.Now()
+	}
+	if n < len(buf) {
+		// First in line: frames offered meanwhile come after it.
+		s.queue = append([]frame{{data: buf[n:]}}, s.queue...)
+		s.queued += len(buf) - n
+	}
 }
 
 // behind says the store holds events up to seq (-1: maybe some, unknown).
