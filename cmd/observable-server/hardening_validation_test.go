@@ -54,8 +54,10 @@ func validHostileStrings(t *testing.T, db string) {
 	// The phone's strings: at the claim, then in its settings.
 	r := callAPI("POST", p.url+"/api/v1/pairings/"+code+"/claim", "", `{"name":"phone`+nul+`"}`)
 	validExpect(t, r, "claim", "name", -1)
+	validExpect(t, callAPI("POST", p.url+"/api/v1/pairings/"+code+"/claim", "", `{"name":"phone\ud800"}`), "claim", "name", -1)
 	device := claimPairing(t, p, code)
 	validExpect(t, callAPI("POST", p.url+"/api/v1/sessions", "", `{"host":"build`+nul+`"}`), "session host", "host", -1)
+	validExpect(t, callAPI("POST", p.url+"/api/v1/sessions", "", `{"host":"build\udbff"}`), "session host", "host", -1)
 
 	cases := []validCase{
 		{"POST", "/api/v1/events", `{"name":"job` + nul + `","status":"failed"}`, "", "name", -1},
@@ -68,10 +70,22 @@ func validHostileStrings(t *testing.T, db string) {
 		{"POST", "/api/v1/events", `{"events":[{"name":"ok","status":"completed"},{"name":"j","status":"completed","metadata":{"k` + ff + `":1}}]}`, "", "metadata", 1},
 		{"POST", "/api/v1/events", `{"name":"j","status":"completed","duration_ms":"slow"}`, "", "duration_ms", -1},
 		{"PATCH", "/api/v1/device", `{"name":"phone` + nul + `"}`, device, "name", -1},
-		{"PATCH", "/api/v1/device", `{"muted":["ok","job` + nul + `"]}`, device, "muted", -1},
+		{"PATCH", "/api/v1/device", `{"muted":["ok","job` + nul + `"]}`, device, "muted[1]", -1},
 		{"GET", "/api/v1/events?name=job%00", "", "", "name", -1},
 		{"GET", "/api/v1/events?name=job%FF", "", "", "name", -1},
 		{"GET", "/api/v1/events?status=failed%00", "", "", "status", -1},
+		// Unpaired surrogate escapes (the audit's G2): no character, and
+		// refused by strict parsers (and PostgreSQL's jsonb); metadata and
+		// source used to keep them as sent, strings to turn them into U+FFFD.
+		{"POST", "/api/v1/events", `{"name":"j","status":"completed","metadata":{"k":"\ud800"}}`, "", "metadata", -1},
+		{"POST", "/api/v1/events", `{"name":"j","status":"completed","metadata":{"a":[{"\udc00":1}]}}`, "", "metadata", -1},
+		{"POST", "/api/v1/events", `{"name":"j","status":"completed","source":{"argv":["x\ud83d\u0041"]}}`, "", "source", -1},
+		{"POST", "/api/v1/events", `{"events":[{"name":"ok","status":"completed"},{"name":"j\ud800","status":"completed"}]}`, "", "name", 1},
+		{"POST", "/api/v1/events", `{"name":"j","status":"failed","error":{"type":"E","message":"\udfff"}}`, "", "error.message", -1},
+		{"POST", "/api/v1/events", `{"name":"j","status":"completed","run":"r\ud800"}`, "", "run", -1},
+		{"PATCH", "/api/v1/device", `{"name":"phone\ud800"}`, device, "name", -1},
+		{"PATCH", "/api/v1/device", `{"muted":["ok","job\udc00"]}`, device, "muted[1]", -1},
+		{"PATCH", "/api/v1/device", `{"muted":["ok","job` + ff + `"]}`, device, "muted[1]", -1},
 	}
 
 	// Honest sessions post while the hostile one does, so that both share
@@ -92,7 +106,7 @@ func validHostileStrings(t *testing.T, db string) {
 			for i := w; i < sessions*posts; i += 16 {
 				key := keys[i%sessions]
 				r := callAPI("POST", p.url+"/api/v1/events", key,
-					fmt.Sprintf(`{"id":"h%d","name":"honest_%d","status":"completed","metadata":{"i":%d,"t":"caf\u00e9 é"}}`, i, i%5, i))
+					fmt.Sprintf(`{"id":"h%d","name":"honest_%d","status":"completed","metadata":{"i":%d,"t":"caf\u00e9 é \ud83d\ude00"}}`, i, i%5, i))
 				if r.status != http.StatusAccepted {
 					mu.Lock()
 					honestFailures = append(honestFailures, fmt.Sprintf("%d %v %s", r.status, r.err, r.body))

@@ -42,8 +42,9 @@ func (s *Server) readChannelBody(w http.ResponseWriter, r *http.Request) (map[st
 		return nil, tooBig
 	case err != nil:
 		return nil, domain.Errorf(domain.EBadBody, "the request body could not be read: the connection was cut or the body came too slowly; send the request again")
-	case !utf8.Valid(body):
-		return nil, domain.Errorf(domain.EInvalidJSON, "the body must be UTF-8 text; send it encoded as UTF-8")
+	}
+	if err := badText(body); err != nil { // names the field, as decodeJSON does
+		return nil, err
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {

@@ -3,6 +3,7 @@ package api
 import (
 	"cmp"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -64,11 +65,12 @@ func (s *Server) patchDevice(w http.ResponseWriter, r *http.Request) error {
 		}
 		muted := make([]string, 0, len(*body.Muted))
 		seen := map[string]bool{}
-		for _, name := range *body.Muted {
+		for i, name := range *body.Muted {
 			if n := utf8.RuneCountInString(name); n == 0 || n > domain.MaxNameLen {
 				return domain.Errorf(domain.EInvalidMuted, "muted must list job names of 1 to %d characters", domain.MaxNameLen)
 			}
-			if err := refuseText(domain.EInvalidMuted, "muted", name); err != nil {
+			// Named as the body's decoding names a name that is not UTF-8.
+			if err := refuseText(domain.EInvalidMuted, "muted["+strconv.Itoa(i)+"]", name); err != nil {
 				return err
 			}
 			if !seen[name] {

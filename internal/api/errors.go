@@ -57,6 +57,7 @@ var statuses = map[string]answer{
 	domain.ETooManyEvents:       {status: http.StatusRequestEntityTooLarge},
 	domain.EURLTooLong:          {status: http.StatusUnprocessableEntity},
 	domain.ETooManyJobs:         {status: http.StatusUnprocessableEntity},
+	domain.ETooManyDevices:      {status: http.StatusUnprocessableEntity},
 	domain.ETooManyChannels:     {status: http.StatusUnprocessableEntity},
 	domain.EInvalidChannel:      {status: http.StatusBadRequest},
 	domain.EChannelRefused:      {status: http.StatusUnprocessableEntity},

@@ -7,15 +7,21 @@ import (
 	"net/http"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/observable-code/observable/internal/domain"
 )
 
-// readBody reads at most the configured body size; past it, 413.
+// readBody reads at most the configured body size of a request carrying
+// events; past it, 413.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return s.readBodyAdvising(w, r, "send fewer events per request")
+}
+
+// readBodyAdvising is readBody whose 413 ends with advice, which is the
+// route's: only those carrying events can send fewer of them.
+func (s *Server) readBodyAdvising(w http.ResponseWriter, r *http.Request, advice string) ([]byte, error) {
 	tooBig := func() error {
-		return domain.Errorf(domain.EBodyTooLarge, "the body is over %d bytes; send fewer events per request", s.opts.MaxBodyBytes)
+		return domain.Errorf(domain.EBodyTooLarge, "the body is over %d bytes; %s", s.opts.MaxBodyBytes, advice)
 	}
 	if r.ContentLength > s.opts.MaxBodyBytes {
 		// Declared too big: answer before reading a byte, and close rather
@@ -129,16 +135,15 @@ func (b *bodyReads) drain() {
 }
 
 // decodeJSON reads an optional JSON object body into v; an empty body
-// leaves v as it is.
+// leaves v as it is. Its bodies are a few fields (settings, a name), never
+// events.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := s.readBody(w, r)
+	body, err := s.readBodyAdvising(w, r, "this route takes a JSON object of a few fields (settings, a name): send only those")
 	if err != nil || len(body) == 0 {
 		return err
 	}
-	if !utf8.Valid(body) {
-		// The decoder would quietly turn bad bytes into U+FFFD: refuse them
-		// instead, so what is stored is what the client meant.
-		return domain.Errorf(domain.EInvalidJSON, "the body must be UTF-8 text; send it encoded as UTF-8")
+	if err := badText(body); err != nil {
+		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return domain.Errorf(domain.EInvalidJSON, "the body must be a JSON object: %v", err)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -228,8 +229,16 @@ func (s *Server) claimPairing(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	token := secret.DeviceToken()
-	d, err := s.deps.Store.ClaimPairing(r.Context(), secret.Hash(r.PathValue("code")),
-		domain.Device{ID: secret.ID(), Name: name}, secret.Hash(token), s.now())
+	codeHash := secret.Hash(r.PathValue("code"))
+	claim := func() (domain.Device, error) {
+		return s.deps.Store.ClaimPairing(r.Context(), codeHash, domain.Device{ID: secret.ID(), Name: name}, secret.Hash(token), s.now())
+	}
+	d, err := claim()
+	if errors.Is(err, errTooManyDevices) && s.unpairSelfForClaim(r, codeHash) {
+		// This phone was one of the session's devices: pairing again
+		// takes its place, and does not add one.
+		d, err = claim()
+	}
 	if err != nil {
 		// The claim decides usability in its transaction: only the lookup's
 		// outcome is mapped here.
@@ -244,6 +253,34 @@ func (s *Server) claimPairing(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, s.deviceCookie(token, 400*24*3600))
 	writeJSON(w, http.StatusCreated, map[string]string{"device_id": d.ID, "device_token": token})
 	return nil
+}
+
+// errTooManyDevices matches every too_many_devices (errors.Is).
+var errTooManyDevices error = &domain.Error{Code: domain.ETooManyDevices}
+
+// unpairSelfForClaim unpairs the device record a phone has in the session
+// of the pairing it claims, when the session is full: the claim is then
+// the phone pairing again (forgetPreviousPairing would unpair it after),
+// which must not be refused. It reports whether a record was unpaired.
+func (s *Server) unpairSelfForClaim(r *http.Request, codeHash []byte) bool {
+	c, err := r.Cookie(DeviceCookie)
+	if err != nil || !secret.IsDeviceToken(c.Value) {
+		return false
+	}
+	old, err := s.deps.Store.DeviceByToken(r.Context(), secret.Hash(c.Value))
+	if err != nil {
+		return false
+	}
+	p, err := s.deps.Store.Pairing(r.Context(), codeHash)
+	if err != nil || p.SessionID != old.SessionID {
+		return false
+	}
+	if err := s.deps.Store.DeleteDevice(r.Context(), old.ID); err != nil {
+		s.log.Warn("unpair the phone's previous record", "err", err)
+		return false
+	}
+	s.deps.Broker.Notice(domain.Notice{SessionID: old.SessionID, Kind: domain.NoticeRevoked})
+	return true
 }
 
 // forgetPreviousPairing unpairs the device record a phone had before it

@@ -42,6 +42,10 @@ type Config struct {
 	// MaxJobsPerSession caps a session's job names (0: no limit): it
 	// bounds what GET /api/v1/jobs answers.
 	MaxJobsPerSession int
+	// MaxDevicesPerSession caps a session's paired devices (0: no limit):
+	// it bounds GET /api/v1/session, which lists them, and the pushes an
+	// event fans out to.
+	MaxDevicesPerSession int
 
 	PairingTTL time.Duration
 	Retention  time.Duration
@@ -95,34 +99,41 @@ type Config struct {
 	listenSet bool
 }
 
+// MaxHeartbeat is the longest --heartbeat: a stream's worst silence is the
+// heartbeat itself (one is sent once the idle time is within a tick of it),
+// so 2 s are kept under the contract's 30 s for a late timer or a slow
+// write.
+const MaxHeartbeat = 28 * time.Second
+
 // Default is the configuration with nothing set.
 func Default() Config {
 	return Config{
-		Listen:            ":3000",
-		Database:          "observable.db",
-		SQLiteSync:        "full",
-		PostgresMaxConns:  16,
-		MaxBodyBytes:      1 << 20,
-		MaxBatchEvents:    500,
-		SessionRate:       1000,
-		SessionBurst:      10000,
-		SessionsPerMinute: 10,
-		QRPerMinute:       60,
-		PingBodyLimit:     10_000,
-		MaxJobsPerSession: 1000,
-		PairingTTL:        10 * time.Minute,
-		Retention:         30 * 24 * time.Hour,
-		Heartbeat:         25 * time.Second,
-		StreamBuffer:      1024,
-		StreamsPerSession: 32,
-		StreamsPerDevice:  4,
-		StreamsPerAddress: 256,
-		ConnsPerAddress:   512,
-		PushContact:       push.DefaultContact,
-		TLSCache:          "observable-certs",
-		TLSHTTPListen:     ":80",
-		LogLevel:          "info",
-		LogFormat:         "text",
+		Listen:               ":3000",
+		Database:             "observable.db",
+		SQLiteSync:           "full",
+		PostgresMaxConns:     16,
+		MaxBodyBytes:         1 << 20,
+		MaxBatchEvents:       500,
+		SessionRate:          1000,
+		SessionBurst:         10000,
+		SessionsPerMinute:    10,
+		QRPerMinute:          60,
+		PingBodyLimit:        10_000,
+		MaxJobsPerSession:    1000,
+		MaxDevicesPerSession: 20,
+		PairingTTL:           10 * time.Minute,
+		Retention:            30 * 24 * time.Hour,
+		Heartbeat:            25 * time.Second,
+		StreamBuffer:         1024,
+		StreamsPerSession:    32,
+		StreamsPerDevice:     4,
+		StreamsPerAddress:    256,
+		ConnsPerAddress:      512,
+		PushContact:          push.DefaultContact,
+		TLSCache:             "observable-certs",
+		TLSHTTPListen:        ":80",
+		LogLevel:             "info",
+		LogFormat:            "text",
 	}
 }
 
@@ -146,6 +157,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	fs.IntVar(&c.QRPerMinute, "qr-per-minute", c.QRPerMinute, "pairing QR codes drawn per client address per minute, 429 past it (0: no limit)")
 	fs.IntVar(&c.PingBodyLimit, "ping-body-limit", c.PingBodyLimit, "bytes of a ping's body kept with its run (Healthchecks' Ping-Body-Limit), 1 to 10000")
 	fs.IntVar(&c.MaxJobsPerSession, "max-jobs-per-session", c.MaxJobsPerSession, "most job names a session may have; an event bringing one more is refused with 422 too_many_jobs (0: no limit)")
+	fs.IntVar(&c.MaxDevicesPerSession, "max-devices-per-session", c.MaxDevicesPerSession, "most devices paired with one session; a claim past it is refused with 422 too_many_devices unless its pairing replaces the others (0: no limit)")
 	fs.DurationVar(&c.PairingTTL, "pairing-ttl", c.PairingTTL, "how long a pairing code can be claimed")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long events are kept (0: forever)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "interval of the comment line that keeps event streams open")
@@ -233,11 +245,14 @@ func (c *Config) finish() error {
 	if c.MaxJobsPerSession < 0 {
 		return errors.New("--max-jobs-per-session cannot be negative (0 turns the limit off)")
 	}
+	if c.MaxDevicesPerSession < 0 {
+		return errors.New("--max-devices-per-session cannot be negative (0 turns the limit off)")
+	}
 	if c.PairingTTL < time.Second {
 		return errors.New("--pairing-ttl must be at least 1s")
 	}
-	if c.Heartbeat < time.Second || c.Heartbeat > 30*time.Second {
-		return errors.New("--heartbeat must be between 1s and 30s: it is the longest silence of a stream, and the contract promises a comment line at least every 30 s")
+	if c.Heartbeat < time.Second || c.Heartbeat > MaxHeartbeat {
+		return fmt.Errorf("--heartbeat %v: want 1s to %v. It is the longest silence of a stream (a late tick or a slow write adds to it), and the contract promises a comment line at least every 30 s", c.Heartbeat, MaxHeartbeat)
 	}
 	if c.StreamBuffer < 1 {
 		return errors.New("--stream-buffer must be at least 1")

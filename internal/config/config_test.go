@@ -20,7 +20,8 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Listen != ":3000" || c.Database != "observable.db" || c.MaxBodyBytes != 1<<20 || c.MaxBatchEvents != 500 ||
 		c.SessionRate != 1000 || c.SessionBurst != 10000 || c.SessionsPerMinute != 10 ||
-		c.PairingTTL != 10*time.Minute || c.Retention != 30*24*time.Hour || c.Heartbeat != 25*time.Second {
+		c.PairingTTL != 10*time.Minute || c.Retention != 30*24*time.Hour || c.Heartbeat != 25*time.Second ||
+		c.MaxDevicesPerSession != 20 {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if !strings.HasPrefix(c.PublicURL, "http://") || !strings.HasSuffix(c.PublicURL, ":3000") {
@@ -83,6 +84,11 @@ func TestBadSettings(t *testing.T) {
 		{"half of tls", []string{"--tls-cert", "c.pem"}, nil, "go together"},
 		{"burst below batch", []string{"--session-burst", "10"}, nil, "--session-burst"},
 		{"heartbeat over 30s", []string{"--heartbeat", "45s"}, nil, "30 s"},
+		// The worst silence is the heartbeat itself: a margin is kept.
+		{"heartbeat of 30s", []string{"--heartbeat", "30s"}, nil, "1s to 28s"},
+		{"heartbeat of 29s", []string{"--heartbeat", "29s"}, nil, "1s to 28s"},
+		{"heartbeat just over 28s", []string{"--heartbeat", "28001ms"}, nil, "1s to 28s"},
+		{"negative device cap", []string{"--max-devices-per-session", "-1"}, nil, "--max-devices-per-session"},
 		{"push contact", []string{"--push-contact", "me@example.com"}, nil, "mailto:"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
 		{"bad proxy", []string{"--trust-proxy", "nope"}, nil, "--trust-proxy"},
@@ -109,5 +115,23 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestHeartbeatMargin: the longest --heartbeat accepted keeps a margin
+// under the contract's 30 s.
+func TestHeartbeatMargin(t *testing.T) {
+	if MaxHeartbeat > 28*time.Second {
+		t.Fatalf("MaxHeartbeat = %v: a stream's worst silence is the heartbeat itself, keep 2 s under 30 s", MaxHeartbeat)
+	}
+	for _, v := range []string{"1s", "25s", "28s"} {
+		c, err := Parse([]string{"--heartbeat", v}, env(nil), &bytes.Buffer{})
+		if d, _ := time.ParseDuration(v); err != nil || c.Heartbeat != d {
+			t.Fatalf("--heartbeat %s: %v, %v", v, c.Heartbeat, err)
+		}
+	}
+	c, err := Parse([]string{"--max-devices-per-session", "0"}, env(nil), &bytes.Buffer{})
+	if err != nil || c.MaxDevicesPerSession != 0 {
+		t.Fatalf("--max-devices-per-session 0 (no limit): %v, %v", c.MaxDevicesPerSession, err)
 	}
 }

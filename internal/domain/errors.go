@@ -51,6 +51,7 @@ const (
 	ETooManyEvents       = "too_many_events"
 	EURLTooLong          = "url_too_long"
 	ETooManyJobs         = "too_many_jobs"
+	ETooManyDevices      = "too_many_devices" // a claim past --max-devices-per-session
 	ETooManyChannels     = "too_many_channels"
 	EEmailUnavailable    = "email_unavailable"    // an email channel on a server without --smtp-url
 	EChannelsUnavailable = "channels_unavailable" // no key to seal channel secrets with (--key-file on PostgreSQL)
@@ -71,7 +72,7 @@ var Codes = []string{
 	EInvalidExpect, EInvalidSnooze, EInvalidSort, EInvalidChannel, EChannelRefused,
 	EUnauthorized, EBadOrigin, ESessionKeyRequired, EDeviceTokenRequired, EMethodNotAllowed,
 	ENotFound, EUnknownCode, ECodeUsedOrExpired, EBodyTooLarge, ETooManyEvents, EURLTooLong,
-	ETooManyJobs, ETooManyChannels, EEmailUnavailable, EChannelsUnavailable, ERateLimited, ETooManyStreams, ETooManyConnections, EPushUnavailable, EDatabaseUnavailable,
+	ETooManyJobs, ETooManyDevices, ETooManyChannels, EEmailUnavailable, EChannelsUnavailable, ERateLimited, ETooManyStreams, ETooManyConnections, EPushUnavailable, EDatabaseUnavailable,
 	EShuttingDown, EDiskFull,
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -111,57 +110,6 @@ func (e *Event) Validate(index int) error {
 	return nil
 }
 
-// Why a string is refused. Both are strings no database here keeps as
-// sent: PostgreSQL refuses NUL and invalid UTF-8 in text (failing the
-// whole group commit), and SQLite would store bytes that strict JSON
-// parsers reject when they are served back.
-const (
-	reasonNUL  = `must not hold a NUL character (U+0000, "\u0000"), which cannot be stored; remove it or replace it`
-	reasonUTF8 = "must be valid UTF-8, and holds bytes that are not; send text encoded as UTF-8"
-)
-
-// TextProblem says why s cannot be stored, or "" when it can.
-func TextProblem(s string) string {
-	if strings.IndexByte(s, 0) >= 0 {
-		return reasonNUL
-	}
-	if !utf8.ValidString(s) {
-		return reasonUTF8
-	}
-	return ""
-}
-
-// rawTextProblem is TextProblem for JSON kept as sent (metadata, source):
-// its keys and strings at any depth, escaped NULs included.
-func rawTextProblem(raw []byte) string {
-	if bytes.IndexByte(raw, 0) >= 0 || hasEscapedNUL(raw) {
-		return reasonNUL
-	}
-	if !utf8.Valid(raw) {
-		return reasonUTF8
-	}
-	return ""
-}
-
-// hasEscapedNUL reports whether raw JSON holds the escape \u0000. In valid
-// JSON a backslash only starts an escape inside a string, so jumping from
-// one to the next (two bytes each, \\ included) never needs to track
-// where strings begin and end.
-func hasEscapedNUL(raw []byte) bool {
-	for i := 0; i < len(raw); {
-		j := bytes.IndexByte(raw[i:], '\\')
-		if j < 0 {
-			return false
-		}
-		i += j
-		if i+6 <= len(raw) && raw[i+1] == 'u' && string(raw[i+2:i+6]) == "0000" {
-			return true
-		}
-		i += 2
-	}
-	return false
-}
-
 // wireEvent mirrors Event with pointers, so that absent, null and wrongly
 // typed fields can be told apart.
 type wireEvent struct {
@@ -205,7 +153,14 @@ func ParseEvents(body []byte, maxEvents int) ([]Event, bool, error) {
 	// (and keep it raw in metadata): look for it first, in one pass that
 	// costs little beside the decode, and only then say where it is.
 	if !utf8.Valid(body) {
-		if batch, err := findInvalidUTF8(body); err != nil {
+		if batch, err := findBadText(body, invalidUTF8, reasonUTF8); err != nil {
+			return nil, batch, err
+		}
+	}
+	// Likewise an unpaired surrogate escape, which it would make U+FFFD
+	// in strings (metadata and source are checked as kept, by Validate).
+	if loneSurrogate(body) >= 0 {
+		if batch, err := findBadText(body, hasLoneSurrogate, reasonSurrogate); err != nil {
 			return nil, batch, err
 		}
 	}
@@ -334,6 +289,7 @@ type rawEvent struct {
 	Metadata  json.RawMessage `json:"metadata"`
 	Source    json.RawMessage `json:"source"`
 	Run       json.RawMessage `json:"run"`
+	Expect    json.RawMessage `json:"expect"`
 }
 
 type rawError struct {
@@ -342,32 +298,36 @@ type rawError struct {
 	Traceback json.RawMessage `json:"traceback"`
 }
 
-// findInvalidUTF8 names the field of a body that holds invalid UTF-8. It
-// returns nil when the body is not JSON of the right shape (the decode
-// that follows says what is wrong) or when the bytes are only in fields
-// nobody reads, which are dropped.
-func findInvalidUTF8(body []byte) (bool, error) {
+func invalidUTF8(raw []byte) bool      { return !utf8.Valid(raw) }
+func hasLoneSurrogate(raw []byte) bool { return loneSurrogate(raw) >= 0 }
+
+// findBadText names the field of a body that holds text bad says cannot
+// be kept (invalid UTF-8, an unpaired surrogate escape). It returns nil
+// when the body is not JSON of the right shape (the decode that follows
+// says what is wrong) or when the text is only in fields nobody reads,
+// which are dropped.
+func findBadText(body []byte, bad func([]byte) bool, reason string) (bool, error) {
 	var top batchBody
 	if json.Unmarshal(body, &top) != nil {
 		return false, nil
 	}
 	if top.Events == nil {
-		return false, rawEventUTF8(body, -1)
+		return false, rawEventText(body, -1, bad, reason)
 	}
 	var raws []json.RawMessage
 	if json.Unmarshal(top.Events, &raws) != nil {
 		return true, nil
 	}
 	for i, raw := range raws {
-		if err := rawEventUTF8(raw, i); err != nil {
+		if err := rawEventText(raw, i, bad, reason); err != nil {
 			return true, err
 		}
 	}
 	return true, nil
 }
 
-func rawEventUTF8(raw []byte, index int) error {
-	if utf8.Valid(raw) {
+func rawEventText(raw []byte, index int, bad func([]byte) bool, reason string) error {
+	if !bad(raw) {
 		return nil
 	}
 	var ev rawEvent
@@ -375,7 +335,7 @@ func rawEventUTF8(raw []byte, index int) error {
 		return nil
 	}
 	var er rawError
-	if !utf8.Valid(ev.Error) {
+	if bad(ev.Error) {
 		_ = json.Unmarshal(ev.Error, &er)
 	}
 	for _, f := range [...]struct {
@@ -384,10 +344,10 @@ func rawEventUTF8(raw []byte, index int) error {
 	}{
 		{"id", ev.ID}, {"name", ev.Name}, {"status", ev.Status}, {"timestamp", ev.Timestamp},
 		{"error.type", er.Type}, {"error.message", er.Message}, {"error.traceback", er.Traceback},
-		{"metadata", ev.Metadata}, {"source", ev.Source}, {"run", ev.Run},
+		{"metadata", ev.Metadata}, {"source", ev.Source}, {"run", ev.Run}, {"expect", ev.Expect},
 	} {
-		if !utf8.Valid(f.raw) {
-			return &ValidationError{Index: index, Field: f.field, Reason: reasonUTF8}
+		if bad(f.raw) {
+			return &ValidationError{Index: index, Field: f.field, Reason: reason}
 		}
 	}
 	return nil

@@ -235,6 +235,21 @@ func TestParseEventsRefusesUnstorableText(t *testing.T) {
 		{"source", `{"name":"j","status":"completed","source":{"host":"h` + nul + `"}}`},
 		{"source", `{"name":"j","status":"completed","source":{"env":{"PATH":"/bin` + bad + `"}}}`},
 		{"source", `{"name":"j","status":"completed","source":{"argv":["x` + bad + `"]}}`},
+		// Unpaired surrogate escapes: a high half alone, at the end, or
+		// before anything but a low half; a low half alone.
+		{"id", `{"id":"a\ud800","name":"j","status":"completed"}`},
+		{"name", `{"name":"j\uDBFF","status":"completed"}`},
+		{"name", `{"name":"j\udc00x","status":"completed"}`},
+		{"name", `{"name":"j\ud83d\ud83d","status":"completed"}`},
+		{"status", `{"name":"j","status":"failed\ud800"}`},
+		{"error.type", `{"name":"j","status":"failed","error":{"type":"E\ud800","message":""}}`},
+		{"error.message", `{"name":"j","status":"failed","error":{"type":"E","message":"m\ud800\u0041"}}`},
+		{"error.traceback", `{"name":"j","status":"failed","error":{"type":"E","message":"","traceback":"\udfff"}}`},
+		{"metadata", `{"name":"j","status":"completed","metadata":{"k":"\ud800"}}`},
+		{"metadata", `{"name":"j","status":"completed","metadata":{"k\udc00":1}}`},
+		{"metadata", `{"name":"j","status":"completed","metadata":{"a":[{"b":"x\\\ud800"}]}}`},
+		{"source", `{"name":"j","status":"completed","source":{"host":"h\ud800"}}`},
+		{"run", `{"name":"j","status":"completed","run":"r\ud800"}`},
 	}
 	for _, tc := range cases {
 		for _, batch := range []bool{false, true} {
@@ -249,7 +264,7 @@ func TestParseEventsRefusesUnstorableText(t *testing.T) {
 				continue
 			}
 			// A status is a lowercase ASCII word: its own rule says so.
-			if tc.field != "status" && !strings.Contains(ve.Reason, "NUL") && !strings.Contains(ve.Reason, "UTF-8") {
+			if tc.field != "status" && !strings.Contains(ve.Reason, "NUL") && !strings.Contains(ve.Reason, "UTF-8") && !strings.Contains(ve.Reason, "surrogate") {
 				t.Errorf("%q: reason %q does not say what is wrong", body, ve.Reason)
 			}
 		}
@@ -264,6 +279,9 @@ func TestParseEventsKeepsStorableText(t *testing.T) {
 		`{"name":"j","status":"failed","error":{"type":"E","message":"a\\u0000b"},"source":{"s":"\\\\u0000"}}`,
 		`{"events":[{"name":"j","status":"completed","metadata":{"k":"\u0100\u0010\u00100"}}]}`,
 		`{"name":"j","status":"completed","unknown":"` + "\xff" + `"}`,
+		// Whole pairs, either case; a backslash escaped before "ud800".
+		`{"name":"j \ud83d\ude00","status":"completed","metadata":{"e":"\uD83D\uDE00","p":"\\ud800"},"source":{"k\ud83d\ude00":"\\udc00"}}`,
+		`{"name":"j","status":"completed","unknown":"\ud800"}`,
 	} {
 		events, _, err := ParseEvents([]byte(body), 500)
 		if err != nil || len(events) != 1 {

@@ -49,6 +49,9 @@ func New(ctx context.Context, cfg config.Config, st store.Store, writers int, lo
 	if l, ok := st.(store.JobLimiter); ok {
 		l.SetMaxJobsPerSession(cfg.MaxJobsPerSession)
 	}
+	if l, ok := st.(store.DeviceLimiter); ok {
+		l.SetMaxDevicesPerSession(cfg.MaxDevicesPerSession)
+	}
 	maxStreams := cfg.MaxStreams
 	if maxStreams == 0 {
 		maxStreams = live.DefaultMaxStreams()

@@ -27,6 +27,13 @@ type JobLimiter interface {
 	SetMaxJobsPerSession(max int)
 }
 
+// DeviceLimiter is implemented by stores that cap a session's paired
+// devices: a claim past max is refused (domain.ETooManyDevices) unless its
+// pairing replaces the others. 0 is no limit. Set it before the store is used.
+type DeviceLimiter interface {
+	SetMaxDevicesPerSession(max int)
+}
+
 // ErrDiskFull wraps errors that mean the database's disk is full: nothing
 // was written, and writes succeed again once space is freed.
 var ErrDiskFull error = &domain.Error{Code: domain.EDiskFull,

@@ -62,6 +62,8 @@ type DB struct {
 	models   *modelCache  // SQLite only: the job models between commits (modelcache.go)
 	maxJobs  atomic.Int64 // a session's most job names, 0: no limit (jobs.go)
 	closers  []func() error
+
+	maxDevices atomic.Int64 // a session's most paired devices, 0: no limit (sessions.go)
 }
 
 var _ store.Store = (*DB)(nil)

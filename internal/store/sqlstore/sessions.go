@@ -122,7 +122,14 @@ func scanPairing(row *sql.Row) (domain.Pairing, error) {
 	return p, err
 }
 
-// ClaimPairing consumes the pairing and adds the device.
+// SetMaxDevicesPerSession caps the paired devices of a session
+// (store.DeviceLimiter).
+func (db *DB) SetMaxDevicesPerSession(max int) { db.maxDevices.Store(int64(max)) }
+
+// ClaimPairing consumes the pairing and adds the device. Past the session's
+// device limit the claim is refused and the code stays usable, so that it
+// can be claimed once a device is unpaired; a replacing pairing always
+// passes, since it unpairs the others.
 func (db *DB) ClaimPairing(ctx context.Context, codeHash []byte, d domain.Device, tokenHash []byte, now time.Time) (domain.Device, error) {
 	err := db.inTx(ctx, "claim pairing", func(tx *sql.Tx) error {
 		p, err := scanPairing(tx.QueryRowContext(ctx, db.q(pairingSelect+db.d.lockRow), codeHash))
@@ -134,6 +141,11 @@ func (db *DB) ClaimPairing(ctx context.Context, codeHash []byte, d domain.Device
 		}
 		if !p.Usable(now) {
 			return domain.ErrGone
+		}
+		if limit := db.maxDevices.Load(); limit > 0 && !p.Replace {
+			if err := db.checkDeviceLimit(ctx, tx, p.SessionID, limit); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.ExecContext(ctx, db.q(`UPDATE pairings SET used_at = ? WHERE code_hash = ?`), now.UnixMilli(), codeHash); err != nil {
 			return err
@@ -162,6 +174,28 @@ func (db *DB) ClaimPairing(ctx context.Context, codeHash []byte, d domain.Device
 		return nil
 	})
 	return d, err
+}
+
+// checkDeviceLimit refuses one more device past limit. It counts under
+// the session's row lock (PostgreSQL; on SQLite the one writer): claims
+// of two codes of one session, on two instances, never both pass.
+func (db *DB) checkDeviceLimit(ctx context.Context, tx *sql.Tx, sessionID, limit int64) error {
+	var n int64
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM sessions WHERE id = ?`+db.d.lockRow), sessionID).Scan(&n); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return domain.ErrNotFound
+		}
+		return err
+	}
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM devices WHERE session_id = ?`), sessionID).Scan(&n); err != nil {
+		return err
+	}
+	if n < limit {
+		return nil
+	}
+	return domain.Errorf(domain.ETooManyDevices, "this session has %d paired devices, the most this server allows (--max-devices-per-session); "+
+		"nothing was paired and the code still works: unpair a device you no longer use (in the app on it: Settings, Unpair this phone) and claim again, "+
+		"or pair with a code that replaces the others (`observable pair --replace`)", n)
 }
 
 // PrunePairings deletes pairings that expired before cutoff.

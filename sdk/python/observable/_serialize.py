@@ -41,7 +41,21 @@ TOO_DEEP = "<too deep>"
 
 def dumps(value: Any) -> str:
     """Compact JSON, ASCII only, exactly as the SDK sends it."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    out = json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    if "\\ud" in out:  # astral characters, or lone surrogates: rare, so checked only then
+        return _without_lone_surrogates(value)
+    return out
+
+
+def _without_lone_surrogates(value: Any) -> str:
+    """The JSON with every lone surrogate as U+FFFD. Python strings can hold them (file names and
+    environment values decoded with surrogateescape, text from C extensions), and the server
+    refuses an unpaired surrogate escape, which strict JSON readers reject: the event must
+    arrive, with the character marked as replaced. A UTF-16 round trip joins true pairs and
+    replaces the rest."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def truncate_text(text: str, limit: int) -> str:

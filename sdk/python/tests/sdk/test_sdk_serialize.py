@@ -204,3 +204,10 @@ def test_exception_whose_str_raises(captured):
 def test_timestamp_is_utc_with_milliseconds():
     assert _events.iso_utc(0.0) == "1970-01-01T00:00:00.000Z"
     assert _events.iso_utc(1767366245.1239) == "2026-01-02T15:04:05.123Z"
+
+
+def test_dumps_replaces_lone_surrogates_and_keeps_pairs():
+    assert _serialize.dumps({"a": "\udcff x"}) == '{"a":"\\ufffd x"}'
+    assert _serialize.dumps({"a": "\U0001f600"}) == '{"a":"\\ud83d\\ude00"}'
+    assert _serialize.dumps({"a": "\ud83d\ude00"}) == '{"a":"\\ud83d\\ude00"}'  # two code points, one pair
+    assert _serialize.dumps({"\ud800k": ["\udfff", "\\ud800"]}) == '{"\\ufffdk":["\\ufffd","\\\\ud800"]}'

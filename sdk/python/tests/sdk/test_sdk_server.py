@@ -96,6 +96,20 @@ def test_odd_metadata_names_and_statuses_are_all_accepted(sdk_client, server):
         assert len(_serialize.dumps(e.get("metadata") or {})) <= 65536
 
 
+def test_lone_surrogates_arrive_as_replacement_characters(sdk_client, server):
+    # A file name decoded with surrogateescape, as os.listdir gives one for bytes that are not
+    # UTF-8: the server refuses an unpaired surrogate escape, so the SDK replaces it.
+    odd = b"report-\xff.csv".decode("utf-8", "surrogateescape")
+    sid = server.create_session()["session_id"]
+    sdk_client(server.url, sid)
+    observable.event(odd, file=odd, pair="\ud83d\ude00", **{odd: 1})
+    assert observable.flush(10)
+    events = wait_events(server, sid, 1)
+    assert len(events) == 1
+    assert events[0]["name"] == "report-\ufffd.csv"
+    assert events[0]["metadata"] == {"file": "report-\ufffd.csv", "pair": "\U0001f600", "report-\ufffd.csv": 1}
+
+
 def test_1000_threads_tracking_at_once(sdk_client, server):
     sid = server.create_session()["session_id"]
     sdk_client(server.url, sid)
