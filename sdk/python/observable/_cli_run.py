@@ -111,12 +111,15 @@ def expectation(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
                                 alert_after=args.alert_after)
 
 
-_TRACK_OPTION = re.compile(r"\b(every|schedule|tz|grace|max_duration|min_duration|alert_after)= ?")
+_TRACK_OPTION = re.compile(r"\b(every|schedule|tz|grace|max_duration|min_duration|alert_after)=( ?)(?=(.?))")
 
 
 def _as_flags(message: str) -> str:
-    """track()'s message in this command's words: every="1d" becomes --every "1d"."""
-    return _TRACK_OPTION.sub(lambda m: "--" + m.group(1).replace("_", "-") + " ", message)
+    """track()'s message in this command's words: every="1d" becomes --every "1d", grace= --grace."""
+    def flag(m: "re.Match[str]") -> str:
+        spaced = m.group(2) or (m.group(3) not in ("", ",", ".", ")", ":", ";"))
+        return "--" + m.group(1).replace("_", "-") + (" " if spaced else "")
+    return _TRACK_OPTION.sub(flag, message)
 
 
 def _check(args: argparse.Namespace, argv: List[str]) -> Optional[str]:

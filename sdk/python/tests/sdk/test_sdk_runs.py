@@ -397,7 +397,7 @@ def test_a_long_call_whose_end_is_built_is_not_announced_while_its_frame_lingers
 
 @pytest.mark.parametrize("options, words", [
     (["--schedule", "0 3 * * 7"], b"not a day-of-week"),
-    (["--grace", "10m"], b"need every= or schedule="),
+    (["--grace", "10m"], b"--grace, --max-duration, --min-duration and --alert-after need --every or --schedule"),
     (["--every", "30s"], b"too short"),
 ])
 def test_observable_run_checks_its_declaration_as_track_does(env, tmp_path, options, words):
