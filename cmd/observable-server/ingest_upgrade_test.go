@@ -1,9 +1,11 @@
 package main
 
-// Migration 0006 (SQLite: retention by rowid, issue 15) on a database the
-// commit before it made: the received_at index goes, and retention still
-// takes exactly the events received before its cutoff, old rows and new
-// ones alike, a chunk at a time, and the jobs' counts follow.
+// Migrations 0006 and 0007 (SQLite, issue 15) on a database the release
+// before them made: the received_at index goes, and retention still takes
+// exactly the events received before its cutoff, old rows and new ones
+// alike, a chunk at a time, and the jobs' counts follow; the duplicate index
+// is keyed by client id first, and an id the old server stored is still a
+// duplicate.
 
 import (
 	"context"
@@ -18,7 +20,7 @@ import (
 	"github.com/observable-code/observable/internal/store/sqlstore"
 )
 
-// retentionUpgradeFrom is the last commit with the received_at index.
+// retentionUpgradeFrom is the last release with the received_at index.
 const retentionUpgradeFrom = "77bb54c5867d7f77af321fd5896a8c3ef3d4548c"
 
 // retentionPost posts n single events of job name to each key in turn, so
@@ -33,7 +35,7 @@ func retentionPost(t *testing.T, p *serverProc, keys []string, name string, n in
 	}
 }
 
-func TestRetentionUpgradeSQLite(t *testing.T) {
+func TestIngestUpgradeSQLite(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "old.sqlite")
 	old := upgradeRun(t, upgradeOldBinary(t, retentionUpgradeFrom), db)
 	keys := make([]string, 3)
@@ -49,6 +51,15 @@ func TestRetentionUpgradeSQLite(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 
 	p := upgradeRun(t, binary, db)
+	var dup struct {
+		Accepted   int `json:"accepted"`
+		Duplicates int `json:"duplicates"`
+	}
+	mustCall(t, http.StatusAccepted, "POST", p.url+"/api/v1/events", keys[1],
+		`{"id":"old_job-3","name":"old_job","status":"completed","duration_ms":5}`, &dup)
+	if dup.Accepted != 0 || dup.Duplicates != 1 {
+		t.Fatalf("an id the old server stored, posted again: %+v; want 1 duplicate", dup)
+	}
 	retentionPost(t, p, keys, "new_job", 2)
 	if r := p.stop(); strings.Contains(r, "panic") {
 		t.Fatalf("the new server: %s", r)
@@ -68,6 +79,22 @@ func TestRetentionUpgradeSQLite(t *testing.T) {
 	var indexes int
 	if err := raw.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'events_received'`).Scan(&indexes); err != nil || indexes != 0 {
 		t.Fatalf("events_received after the upgrade: %d, %v; want it dropped", indexes, err)
+	}
+	var columns []string
+	rows, err := raw.QueryContext(ctx, `SELECT name FROM pragma_index_info('events_client_id') ORDER BY seqno`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		columns = append(columns, c)
+	}
+	rows.Close()
+	if fmt.Sprint(columns) != "[client_id session_id]" {
+		t.Fatalf("events_client_id after the upgrade is on %v; want [client_id session_id]", columns)
 	}
 	var chunks []int64
 	for range 10 {
