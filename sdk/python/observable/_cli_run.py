@@ -76,8 +76,8 @@ def add_parser(sub: Any, common: Any) -> None:
                    help="pause between attempts (default 1s)")
     p.add_argument("--no-start", action="store_true", help="do not send the `started` event")
     p.add_argument("--no-capture", action="store_true",
-                   help="let the command write to our stdout and stderr directly (no output kept; "
-                        "the default when either is a terminal)")
+                   help="let the command write to our stdout and stderr directly, terminal or not "
+                        "(no output kept)")
     p.add_argument("--head", metavar="SIZE", type=parse_size, default=DEFAULT_HEAD,
                    help=f"bytes of the output's start to keep (default {DEFAULT_HEAD // 1024}k)")
     p.add_argument("--tail", metavar="SIZE", type=parse_size, default=DEFAULT_TAIL,
@@ -255,6 +255,6 @@ def _facts(meta: Dict[str, Any], ended: Ended, output: Optional[Output],
         facts["attempts"] = len(attempts)
         facts["attempt_exit_statuses"] = attempts
     if output is None:
-        facts["output"] = "(not captured: the command wrote to a terminal)"
+        facts["output"] = "(not captured: --no-capture, or a terminal without a pty to stand in for it)"
         return facts
     return output.metadata(base=facts)

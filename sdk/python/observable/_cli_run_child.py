@@ -13,11 +13,13 @@ Two ways to hold the command, chosen by what the wrapper was started on:
   process group of its own, and every forwarded signal and the timeout reach
   that whole group (a shell script's children too).
 
-Output is copied through pipes, as bytes, unbuffered, while only the first
-and the last few KB are kept: one pipe for both when stdout and stderr are
-one file or pipe (`2>&1`: their order is kept), else one each. When stdout or stderr is a terminal (or with
---no-capture) the command writes to it directly instead: interactive
-programs need a terminal, and then no output is kept.
+Output is copied through, as bytes, unbuffered, while only the first and
+the last few KB are kept: one pipe for both when stdout and stderr are one
+file or pipe (`2>&1`: their order is kept), else one each. Where stdout or
+stderr is a terminal, the command gets a pseudo-terminal instead of a pipe
+(one for both when they are the same terminal), so it still sees a terminal
+(_cli_run_pty). With --no-capture, or where no pty can be had, the command
+writes to our stdout and stderr directly, and no output is kept.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
+from . import _cli_run_pty
 from ._serialize import MAX_METADATA_BYTES, dumps
 
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
@@ -38,6 +41,7 @@ READ_SIZE = 65536
 # After the command exits, a child it left behind may keep the pipes open:
 # stop copying once they have been quiet this long.
 QUIET_AFTER_EXIT = 0.5
+MIRROR_EVERY = 0.1  # how often a pty's input modes are looked at (_cli_run_pty.Pty.mirror)
 EXIT_TIMEOUT = 124
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
@@ -191,16 +195,12 @@ def _terminal_foreground() -> bool:
 
 
 def capture_wanted(no_capture: bool) -> bool:
+    """Whether output is kept: yes unless --no-capture, or a terminal is
+    there and no pty can be had to stand in for it (then the command writes
+    to the terminal itself, as without us)."""
     if no_capture:
         return False
-    return not any(_isatty(fd) for fd in (1, 2))
-
-
-def _isatty(fd: int) -> bool:
-    try:
-        return os.isatty(fd)
-    except OSError:
-        return False
+    return not _cli_run_pty.terminals() or _cli_run_pty.available()
 
 
 def _rusage() -> Any:
@@ -230,20 +230,33 @@ def run_once(argv: List[str], signals: Signals, output: Output, capture: bool,
         kwargs["preexec_fn"] = setup
     if own_group and sys.version_info >= (3, 11):
         kwargs["process_group"] = 0
-    merged = capture and _same_file(1, 2)
+    ptys = _cli_run_pty.open_ptys(not own_group) if capture else {}
+    if ptys is None:  # no pty here after all: the terminal's side is not captured
+        ptys, capture = {}, False
+    merged = capture and not ptys and _same_file(1, 2)
     pipe = subprocess.PIPE if capture else None
+    stdout = ptys[1].slave if 1 in ptys else pipe
+    stderr = ptys[2].slave if 2 in ptys else subprocess.STDOUT if merged else pipe
     try:
-        proc = subprocess.Popen(argv, stdout=pipe, stderr=subprocess.STDOUT if merged else pipe,
-                                **kwargs)
-    except OSError as e:
-        return _not_started(argv[0], e, started)
-    signals.proc = proc
-    if signals.received is not None:
-        signals.send(signals.received)  # a signal came while it was starting
-    watch = _Watch(proc, signals, timeout, kill_after, started)
-    if capture:
-        _copy(proc, output, watch)
-    watch.wait()
+        try:
+            proc = subprocess.Popen(argv, stdout=stdout, stderr=stderr, **kwargs)
+        except OSError as e:
+            return _not_started(argv[0], e, started)
+        finally:
+            for p in set(ptys.values()):
+                p.close_slave()  # the command's alone now: its end reads as EIO on the master
+        signals.proc = proc
+        if signals.received is not None:
+            signals.send(signals.received)  # a signal came while it was starting
+        watch = _Watch(proc, signals, timeout, kill_after, started)
+        group = (lambda: proc.pid) if own_group else os.getpgrp
+        with _cli_run_pty.Resizes(list(set(ptys.values())), group):
+            if capture:
+                _copy(proc, output, watch, ptys)
+            watch.wait()
+    finally:
+        for p in set(ptys.values()):
+            p.close()
     signals.proc = None
     after = _rusage()
     rc = proc.returncode
@@ -348,12 +361,39 @@ class _Watch:
                 continue
 
 
-def _copy(proc: "subprocess.Popen[bytes]", output: Output, watch: _Watch) -> None:
+class _Source:
+    """A pipe or a pty master the command's output comes from."""
+
+    def __init__(self, fd: int, dest: int, close: Callable[[], None],
+                 pty: Optional[_cli_run_pty.Pty] = None) -> None:
+        self.fd, self.dest, self.pty = fd, dest, pty
+        self.text = pty.text if pty is not None else None
+        self._close = close
+
+    def close(self, output: Output) -> None:
+        if self.pty is not None:
+            self.pty.mirror()  # the modes it left: a curses program's restore at its end
+        if self.text is not None:  # the line the pty's output ended in
+            rest = self.text.flush()
+            if rest:
+                output.add(rest)
+            self.text = None
+        self._close()
+
+
+def _copy(proc: "subprocess.Popen[bytes]", output: Output, watch: _Watch,
+          ptys: Dict[int, _cli_run_pty.Pty]) -> None:
     """Copy stdout and stderr through as they come, until both end."""
     sel = selectors.DefaultSelector()
+    sources: List[_Source] = []
+    for p in set(ptys.values()):
+        sources.append(_Source(p.master, p.dest, p.close, p))
     for stream, dest in ((proc.stdout, 1), (proc.stderr, 2)):
         if stream is not None:
-            sel.register(stream.fileno(), selectors.EVENT_READ, (stream, dest))
+            sources.append(_Source(stream.fileno(), dest, stream.close))
+    for source in sources:
+        sel.register(source.fd, selectors.EVENT_READ, source)
+    mirrors = [p for p in set(ptys.values()) if p.stdin is not None]
     exited_at: Optional[float] = None
     last_data = time.monotonic()
     try:
@@ -365,30 +405,36 @@ def _copy(proc: "subprocess.Popen[bytes]", output: Output, watch: _Watch) -> Non
                 wait = min(wait, left)
             if exited_at is not None:
                 wait = min(wait, QUIET_AFTER_EXIT)
+            if mirrors:  # a mode change with nothing written after it is seen this soon
+                wait = min(wait, MIRROR_EVERY)
+                for p in mirrors:
+                    p.mirror()
             for key, _ in sel.select(wait):
-                stream, dest = key.data
+                source = key.data
                 try:
                     data = os.read(key.fd, READ_SIZE)
-                except OSError:
+                except OSError:  # EIO from a pty master: every holder of its other end is gone
                     data = b""
                 if not data:
                     sel.unregister(key.fd)
-                    stream.close()
+                    source.close(output)
                     continue
                 last_data = time.monotonic()
-                output.add(data)
-                if not _write_all(dest, data):
+                if source.pty is not None:
+                    source.pty.mirror()  # before its keys come: set, then drawn
+                output.add(data if source.text is None else source.text.feed(data))
+                if not _write_all(source.dest, data):
                     # Our reader went away: let the command meet a closed pipe
                     # (SIGPIPE, EPIPE), as it would without us.
                     sel.unregister(key.fd)
-                    stream.close()
+                    source.close(output)
             if exited_at is None and proc.poll() is not None:
                 exited_at = time.monotonic()
             if exited_at is not None and time.monotonic() - last_data >= QUIET_AFTER_EXIT:
                 break
     finally:
         for key in list(sel.get_map().values()):
-            key.data[0].close()
+            key.data.close(output)
         sel.close()
 
 
