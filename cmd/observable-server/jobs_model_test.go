@@ -34,8 +34,13 @@ type jobsModelJob struct {
 		Description string   `json:"description"`
 	} `json:"expect"`
 	Incident *struct {
-		Kind string `json:"kind"`
+		Kind     string  `json:"kind"`
+		ClosedAt *string `json:"closed_at"`
 	} `json:"incident"`
+	Incidents []struct {
+		Kind     string  `json:"kind"`
+		ClosedAt *string `json:"closed_at"`
+	} `json:"incidents"`
 	Last struct {
 		Run    string          `json:"run"`
 		Expect json.RawMessage `json:"expect"`

@@ -22,28 +22,6 @@ import (
 	"time"
 )
 
-// pingsFlowJob is what these tests read of GET /api/v1/jobs/{name}.
-type pingsFlowJob struct {
-	State    string `json:"state"`
-	Runs     int    `json:"runs"`
-	Failures int    `json:"failures"`
-	Incident *struct {
-		Kind     string  `json:"kind"`
-		ClosedAt *string `json:"closed_at"`
-	} `json:"incident"`
-	Incidents []struct {
-		Kind     string  `json:"kind"`
-		ClosedAt *string `json:"closed_at"`
-	} `json:"incidents"`
-}
-
-func pingsFlowGet(t *testing.T, p *serverProc, key, name string) pingsFlowJob {
-	t.Helper()
-	var j pingsFlowJob
-	mustCall(t, http.StatusOK, "GET", p.url+"/api/v1/jobs/"+url.PathEscape(name), key, "", &j)
-	return j
-}
-
 // pingsFlowPing sends one ping that must be taken.
 func pingsFlowPing(t *testing.T, u string) {
 	t.Helper()
@@ -131,13 +109,13 @@ func TestPingsFlowIncidentsAndStream(t *testing.T) {
 	pingsFlowNext(t, p, key, stream, "completed")
 	pingsFlowPing(t, u+"/fail")
 	pingsFlowNext(t, p, key, stream, "failed")
-	j := pingsFlowGet(t, p, key, "backup")
+	j := jobsModelGet(t, p, key, "backup")
 	if j.State != "failing" || j.Failures != 1 || j.Incident == nil || j.Incident.Kind != "failed" || j.Incident.ClosedAt != nil {
 		t.Fatalf("after a /fail ping: %+v; want failing with an open incident of kind failed", j)
 	}
 	pingsFlowPing(t, u+"/0")
 	pingsFlowNext(t, p, key, stream, "completed")
-	j = pingsFlowGet(t, p, key, "backup")
+	j = jobsModelGet(t, p, key, "backup")
 	if j.State != "up" && j.State != "new" || j.Incident != nil {
 		t.Fatalf("after a /0 ping: state %q, open incident %+v; want the incident closed", j.State, j.Incident)
 	}
@@ -171,23 +149,23 @@ func TestPingsFlowMissedWithoutAPing(t *testing.T) {
 		fmt.Sprintf(`{"name":"minutely","status":"completed","duration_ms":0,"timestamp":%q}`, last), nil)
 	// The phone sets the expectation (PATCH), as a person would for a ping job.
 	mustCall(t, http.StatusOK, "PATCH", p.url+"/api/v1/jobs/minutely", token, `{"expect":{"every_s":60,"grace_s":1}}`, nil)
-	if j := pingsFlowGet(t, p, key, "minutely"); j.State != "up" {
+	if j := jobsModelGet(t, p, key, "minutely"); j.State != "up" {
 		t.Fatalf("with its expectation set: %+v; want up", j)
 	}
 	deadline := time.Now().Add(15 * time.Second)
-	j := pingsFlowGet(t, p, key, "minutely")
+	j := jobsModelGet(t, p, key, "minutely")
 	for j.State != "missed" {
 		if time.Now().After(deadline) {
 			t.Fatalf("no ping came, yet the job is %q after 15 s; want missed\n%s", j.State, p.stop())
 		}
 		time.Sleep(50 * time.Millisecond)
-		j = pingsFlowGet(t, p, key, "minutely")
+		j = jobsModelGet(t, p, key, "minutely")
 	}
 	if j.Incident == nil || j.Incident.Kind != "missed" {
 		t.Fatalf("missed with incident %+v; want an open incident of kind missed", j.Incident)
 	}
 	pingsFlowPing(t, u)
-	if j = pingsFlowGet(t, p, key, "minutely"); j.State != "up" || j.Incident != nil {
+	if j = jobsModelGet(t, p, key, "minutely"); j.State != "up" || j.Incident != nil {
 		t.Fatalf("after the ping came: state %q, incident %+v; want up, the missed incident closed", j.State, j.Incident)
 	}
 }

@@ -189,13 +189,5 @@ func rawConn(conn net.Conn) syscall.RawConn {
 	if tc, ok := conn.(interface{ NetConn() net.Conn }); ok {
 		conn = tc.NetConn()
 	}
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
+	return plainSocket(conn)
 }

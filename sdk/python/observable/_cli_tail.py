@@ -173,6 +173,16 @@ class Follow:
         return {"Authorization": f"Bearer {self.token}", "Accept": accept,
                 "User-Agent": f"observable-cli/{cli_version()}"}
 
+    def _answered(self, status: int) -> bool:
+        """Whether the answer is a 200; a lost connection otherwise, but an unknown session ends tail."""
+        if status in (401, 403):
+            raise Failure("The server does not know this session.",
+                          "Run `observable setup` to pair again.", EXIT_NOT_READY)
+        if status != 200:
+            self._lost(f"HTTP {status}")
+            return False
+        return True
+
     def newest(self) -> Optional[str]:
         """The newest stored event's seq ("0" when there is none); None: ask again later."""
         conn = self._connection()
@@ -180,11 +190,7 @@ class Follow:
             conn.request("GET", self.events_path, headers=self._headers("application/json"))
             resp = conn.getresponse()
             body = resp.read()
-            if resp.status in (401, 403):
-                raise Failure("The server does not know this session.",
-                              "Run `observable setup` to pair again.", EXIT_NOT_READY)
-            if resp.status != 200:
-                self._lost(f"HTTP {resp.status}")
+            if not self._answered(resp.status):
                 return None
             events = json.loads(body).get("events") or []
             return str(int(events[0]["seq"])) if events else "0"
@@ -210,11 +216,7 @@ class Follow:
         try:
             conn.request("GET", self.path, headers=headers)
             resp = conn.getresponse()
-            if resp.status in (401, 403):
-                raise Failure("The server does not know this session.",
-                              "Run `observable setup` to pair again.", EXIT_NOT_READY)
-            if resp.status != 200:
-                self._lost(f"HTTP {resp.status}")
+            if not self._answered(resp.status):
                 return False
             if self.lost:
                 self._say("connected again")

@@ -148,12 +148,10 @@ def test_run_in_a_terminal_mirrors_the_input_modes_a_program_sets_on_its_stdout(
     assert jobs.last_run("key")["final"]["metadata"]["output"] == "press a key\ngot x\n"
 
 
-def test_run_in_a_terminal_with_stderr_to_a_file_keeps_stderr_there(jobs):
-    err = jobs.tmp / "err.txt"
-    cmd = ('[ -t 1 ] && echo to-stdout-a-tty; [ -t 2 ] || echo to-stderr-a-file >&2; '
-           'echo more-stdout')
-    line = " ".join(shlex.quote(a) for a in [*CLI, "run", "--name", "split", "--", "sh", "-c", cmd])
-    child = pexpect.spawn("/bin/sh", ["-c", f"exec {line} 2>{shlex.quote(str(err))}"],
+def run_redirected(jobs, name: str, cmd: str, redirect: str) -> "pexpect.spawn":
+    """observable run -- sh -c CMD in a terminal, one of its streams redirected; run to its end, 0."""
+    line = " ".join(shlex.quote(a) for a in [*CLI, "run", "--name", name, "--", "sh", "-c", cmd])
+    child = pexpect.spawn("/bin/sh", ["-c", f"exec {line} {redirect}"],
                           env=jobs.env, encoding="utf-8", timeout=EXPECT_TIMEOUT)
     try:
         child.expect(pexpect.EOF)
@@ -162,6 +160,14 @@ def test_run_in_a_terminal_with_stderr_to_a_file_keeps_stderr_there(jobs):
         if child.isalive():
             child.terminate(force=True)
     assert child.exitstatus == 0, child.before
+    return child
+
+
+def test_run_in_a_terminal_with_stderr_to_a_file_keeps_stderr_there(jobs):
+    err = jobs.tmp / "err.txt"
+    cmd = ('[ -t 1 ] && echo to-stdout-a-tty; [ -t 2 ] || echo to-stderr-a-file >&2; '
+           'echo more-stdout')
+    child = run_redirected(jobs, "split", cmd, f"2>{shlex.quote(str(err))}")
     assert "to-stdout-a-tty\r\nmore-stdout\r\n" in child.before
     assert "to-stderr-a-file" not in child.before
     assert err.read_text() == "to-stderr-a-file\n"
@@ -172,16 +178,7 @@ def test_run_in_a_terminal_with_stderr_to_a_file_keeps_stderr_there(jobs):
 def test_run_in_a_terminal_with_stdout_to_a_file_gives_stderr_the_pty(jobs):
     out = jobs.tmp / "out.txt"
     cmd = '[ -t 1 ] || echo to-stdout-a-file; [ -t 2 ] && printf "\\033[33mwarn\\033[0m\\n" >&2'
-    line = " ".join(shlex.quote(a) for a in [*CLI, "run", "--name", "split2", "--", "sh", "-c", cmd])
-    child = pexpect.spawn("/bin/sh", ["-c", f"exec {line} >{shlex.quote(str(out))}"],
-                          env=jobs.env, encoding="utf-8", timeout=EXPECT_TIMEOUT)
-    try:
-        child.expect(pexpect.EOF)
-        child.close()
-    finally:
-        if child.isalive():
-            child.terminate(force=True)
-    assert child.exitstatus == 0, child.before
+    child = run_redirected(jobs, "split2", cmd, f">{shlex.quote(str(out))}")
     assert "\x1b[33mwarn\x1b[0m\r\n" in child.before
     assert out.read_text() == "to-stdout-a-file\n"
     output = jobs.last_run("split2")["final"]["metadata"]["output"]
