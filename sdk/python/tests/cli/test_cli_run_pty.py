@@ -151,15 +151,20 @@ def test_run_in_a_terminal_mirrors_the_input_modes_a_program_sets_on_its_stdout(
 def run_redirected(jobs, name: str, cmd: str, redirect: str) -> "pexpect.spawn":
     """observable run -- sh -c CMD in a terminal, one of its streams redirected; run to its end, 0."""
     line = " ".join(shlex.quote(a) for a in [*CLI, "run", "--name", name, "--", "sh", "-c", cmd])
-    child = pexpect.spawn("/bin/sh", ["-c", f"exec {line} {redirect}"],
-                          env=jobs.env, encoding="utf-8", timeout=EXPECT_TIMEOUT)
+    child = to_the_end(jobs, "/bin/sh", ["-c", f"exec {line} {redirect}"])
+    assert child.exitstatus == 0, child.before
+    return child
+
+
+def to_the_end(jobs, program: str, args: list) -> "pexpect.spawn":
+    """program in a terminal of pexpect's, read until it exits."""
+    child = pexpect.spawn(program, args, env=jobs.env, encoding="utf-8", timeout=EXPECT_TIMEOUT)
     try:
         child.expect(pexpect.EOF)
         child.close()
     finally:
         if child.isalive():
             child.terminate(force=True)
-    assert child.exitstatus == 0, child.before
     return child
 
 
@@ -205,15 +210,8 @@ def test_run_in_a_terminal_without_ptys_falls_back_to_the_terminal_itself(jobs):
               "os.openpty = fail\n"
               "sys.argv[0] = 'observable'\n"
               "runpy.run_module('observable', run_name='__main__')\n")
-    child = pexpect.spawn(PY[0], [*PY[1:], "-c", no_pty, "run", "--name", "no_pty", "--", "sh", "-c",
-                                  'exec 3>&1; [ "$(tty)" = "$(tty <&3)" ] && echo same-terminal'],
-                          env=jobs.env, encoding="utf-8", timeout=EXPECT_TIMEOUT)
-    try:
-        child.expect(pexpect.EOF)
-        child.close()
-    finally:
-        if child.isalive():
-            child.terminate(force=True)
+    child = to_the_end(jobs, PY[0], [*PY[1:], "-c", no_pty, "run", "--name", "no_pty", "--", "sh", "-c",
+                                     'exec 3>&1; [ "$(tty)" = "$(tty <&3)" ] && echo same-terminal'])
     assert child.exitstatus == 0 and child.before == "same-terminal\r\n", child.before
     assert "not captured" in jobs.last_run("no_pty")["final"]["metadata"]["output"]
 

@@ -97,22 +97,28 @@ def test_tail_human_lines(jobs):
     assert "\x1b" not in line  # not a terminal: no colour, and an event never sends escapes
 
 
+def restart_while_frozen(jobs, tail, make_server, name: str) -> None:
+    """Restarts the server with tail frozen, so that it cannot reconnect before an event called
+    name is posted, then waits for tail to show it."""
+    port = jobs.server.port
+    jobs.server.stop()
+    tail.proc.send_signal(signal.SIGSTOP)
+    try:
+        jobs.server = make_server(port=port)
+        post(jobs, name, n=1)
+    finally:
+        tail.proc.send_signal(signal.SIGCONT)
+    tail.until(f"{name}, posted while tail was away", lambda ls: any(name in x for x in ls))
+
+
 def test_tail_resumes_after_the_server_restarts(make_server, cli_env, tmp_path):
     server = make_server()
     jobs = Jobs(server, cli_env, tmp_path)
     tail = Tail(jobs, "--json")
     try:
         tail.connected()
-        server.stop()
-        # Frozen, tail cannot reconnect before the event is posted: only
-        # resuming after the last event it saw (Last-Event-ID) shows it.
-        tail.proc.send_signal(signal.SIGSTOP)
-        try:
-            jobs.server = make_server(port=server.port)
-            post(jobs, "after_restart", n=1)
-        finally:
-            tail.proc.send_signal(signal.SIGCONT)
-        tail.until("the event after the restart", lambda ls: any("after_restart" in x for x in ls))
+        # Only resuming after the last event it saw (Last-Event-ID) shows it.
+        restart_while_frozen(jobs, tail, make_server, "after_restart")
         tail.read(0.3)  # anything printed twice would come now
     finally:
         err = tail.stop()
@@ -178,14 +184,7 @@ def test_tail_that_has_shown_nothing_yet_resumes_after_the_server_restarts(make_
     tail = Tail(jobs, "--json")
     try:
         wait_for("the tail's stream", lambda: stream_open(tail.proc.pid, server.port))
-        server.stop()
-        tail.proc.send_signal(signal.SIGSTOP)  # it cannot reconnect before the event is posted
-        try:
-            jobs.server = make_server(port=server.port)
-            post(jobs, "while_away", n=1)
-        finally:
-            tail.proc.send_signal(signal.SIGCONT)
-        tail.until("the event posted while it was away", lambda ls: any("while_away" in x for x in ls))
+        restart_while_frozen(jobs, tail, make_server, "while_away")
         tail.read(0.3)
     finally:
         err = tail.stop()
