@@ -60,6 +60,7 @@ type DB struct {
 	diskFull atomic.Bool
 	ingest   *prepared
 	models   *modelCache  // SQLite only: the job models between commits (modelcache.go)
+	pg       *pgCache     // PostgreSQL only: what a commit's reads found (postgres_cache.go)
 	maxJobs  atomic.Int64 // a session's most job names, 0: no limit (jobs.go)
 	closers  []func() error
 

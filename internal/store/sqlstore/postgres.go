@@ -94,7 +94,7 @@ func OpenPostgres(ctx context.Context, url string, opts PostgresOptions) (*DB, e
 		pool.Close()
 		return fail("migrate", err)
 	}
-	db := &DB{d: postgresDialect, write: pool, read: pool}
+	db := &DB{d: postgresDialect, write: pool, read: pool, pg: newPGCache()}
 	db.closers = []func() error{pool.Close}
 	if err := db.prepareIngest(ctx); err != nil {
 		db.Close()

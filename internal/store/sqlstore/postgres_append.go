@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,7 +16,9 @@ import (
 	"github.com/observable-code/observable/internal/store"
 )
 
-// On PostgreSQL a commit of events is two pipelined round trips instead of
+// On PostgreSQL a commit of events is one pipelined round trip when the
+// instance's cache holds what it would read (pgCommitCached, with the
+// checks that make a stale cache abort it), and otherwise two instead of
 // one per statement (about eight): the first begins the transaction and
 // reads everything the commit decides on, locked (the sessions, the client
 // ids already stored, the job models, the push and channel targets); Go
@@ -24,7 +27,7 @@ import (
 // needed by the rows that follow) or that gives a session new job names
 // under a job limit (the count decides whether to commit) takes one more.
 // Every statement takes its rows as arrays (unnest), so one statement text
-// serves any row count, and pgx prepares it once per connection.
+// serves any row count, prepared once per connection (pgPrepare).
 
 const (
 	pgLockSessions = `SELECT id, last_seq FROM sessions WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`
@@ -83,39 +86,89 @@ type pgRead struct {
 	models   map[jobKey]*domain.JobModel
 	pushes   map[int64][]alertTarget
 	channels map[int64][]alertTarget
+	fps      map[int64]*pgFingerprint // the targets' rows, for the cache
 }
 
-func (db *DB) pgCommitEvents(ctx context.Context, c *pgx.Conn, batch []*store.Append) error {
-	bySession := make(map[int64][]*store.Append)
-	var ids []int64
-	var idSessions []int64
-	var idValues []string
-	var candidates []jobKey
+// pgBatch is a commit's requests by session, and what its reads ask for.
+type pgBatch struct {
+	bySession  map[int64][]*store.Append
+	ids        []int64 // its sessions, sorted
+	idSessions []int64 // the client ids, with their sessions
+	idValues   []string
+	candidates []jobKey // every job an event names, sorted
+}
+
+func newPGBatch(batch []*store.Append) *pgBatch {
+	g := &pgBatch{bySession: make(map[int64][]*store.Append)}
 	for _, a := range batch {
-		if _, ok := bySession[a.SessionID]; !ok {
-			ids = append(ids, a.SessionID)
+		if _, ok := g.bySession[a.SessionID]; !ok {
+			g.ids = append(g.ids, a.SessionID)
 		}
-		bySession[a.SessionID] = append(bySession[a.SessionID], a)
+		g.bySession[a.SessionID] = append(g.bySession[a.SessionID], a)
 		for i := range a.Events {
 			if id := a.Events[i].ID; id != "" {
-				idSessions, idValues = append(idSessions, a.SessionID), append(idValues, id)
+				g.idSessions, g.idValues = append(g.idSessions, a.SessionID), append(g.idValues, id)
 			}
-			candidates = append(candidates, jobKey{a.SessionID, a.Events[i].Name})
+			g.candidates = append(g.candidates, jobKey{a.SessionID, a.Events[i].Name})
 		}
 	}
-	slices.Sort(ids)
+	slices.Sort(g.ids)
 	// Every job the commit may touch, before duplicates are known: a row
 	// locked for a duplicate only is locked in order too, and written by
 	// nobody.
-	slices.SortFunc(candidates, compareJobKeys)
-	candidates = slices.Compact(candidates)
-	r, err := db.pgReadPhase(ctx, c, ids, idSessions, idValues, candidates)
+	slices.SortFunc(g.candidates, compareJobKeys)
+	g.candidates = slices.Compact(g.candidates)
+	return g
+}
+
+// pgCommitEvents commits in one round trip what the cache allows
+// (pgCommitCached), and otherwise, or when the cache proved stale, in the
+// two of pgCommitRead, in a new transaction.
+func (db *DB) pgCommitEvents(ctx context.Context, c *pgx.Conn, batch []*store.Append) error {
+	if err := pgPrepare(ctx, c); err != nil {
+		return err
+	}
+	g := newPGBatch(batch)
+	release, err := db.pg.acquire(ctx, g.ids)
+	if err != nil {
+		return err
+	}
+	defer release()
+	tried, err := db.pgCommitCached(ctx, c, g)
+	stale, contended := pgStale(err)
+	switch {
+	case tried && err == nil:
+		db.pg.oneTrip.Add(1)
+		db.pg.served(g.ids)
+		return nil
+	case tried && !stale:
+		db.pg.clear()
+		return err
+	case tried:
+		db.pg.stale.Add(1)
+		db.pg.drop(g.ids, g.candidates, contended)
+	}
+	for _, a := range batch {
+		a.Stored, a.Duplicates, a.Pushes, a.Channels = a.Stored[:0], 0, 0, 0
+	}
+	// The aborted transaction is rolled back in the reads' round trip.
+	err = db.pgCommitRead(ctx, c, g, c.PgConn().TxStatus() != 'I')
+	if err != nil && !errors.Is(err, errJobsRefused) {
+		db.pg.clear()
+	}
+	return err
+}
+
+// pgCommitRead is the commit that reads first: one round trip for the
+// reads (after a ROLLBACK when rollback), one for the writes.
+func (db *DB) pgCommitRead(ctx context.Context, c *pgx.Conn, g *pgBatch, rollback bool) error {
+	r, err := db.pgReadPhase(ctx, c, rollback, g.ids, g.idSessions, g.idValues, g.candidates)
 	if err != nil {
 		return err
 	}
 	var added []newEvent
 	var changed []int64
-	for _, id := range ids {
+	for _, id := range g.ids {
 		if _, ok := r.lastSeq[id]; !ok {
 			return fmt.Errorf("session %d does not exist", id)
 		}
@@ -123,28 +176,44 @@ func (db *DB) pgCommitEvents(ctx context.Context, c *pgx.Conn, batch []*store.Ap
 			r.known[id] = make(map[string]struct{})
 		}
 		before := len(added)
-		added = assignSeqs(bySession[id], r.known[id], r.lastSeq, added)
+		added = assignSeqs(g.bySession[id], r.known[id], r.lastSeq, added)
 		if len(added) > before {
 			changed = append(changed, id)
 		}
 	}
-	if len(added) == 0 {
-		_, err := c.Exec(ctx, "COMMIT")
-		return wrapErr("commit", err)
+	w := &pgCommitted{lastSeq: r.lastSeq, targets: make(map[int64]*pgTargets, len(g.ids))}
+	for _, id := range g.ids {
+		fp := r.fps[id]
+		if fp == nil {
+			fp = &pgFingerprint{}
+		}
+		w.targets[id] = &pgTargets{pushes: r.pushes[id], channels: r.channels[id], fp: fp.sum()}
 	}
-	return db.pgWritePhase(ctx, c, r, bySession, added, changed)
+	if len(added) == 0 {
+		_, err = c.Exec(ctx, "COMMIT")
+		err = wrapErr("commit", err)
+	} else {
+		err = db.pgWritePhase(ctx, c, r, g.bySession, added, changed, w)
+	}
+	if err == nil {
+		db.pg.put(w)
+	}
+	return err
 }
 
 // pgReadPhase is the first round trip: BEGIN and the locking reads.
-func (db *DB) pgReadPhase(ctx context.Context, c *pgx.Conn, ids, idSessions []int64, idValues []string, candidates []jobKey) (*pgRead, error) {
+func (db *DB) pgReadPhase(ctx context.Context, c *pgx.Conn, rollback bool, ids, idSessions []int64, idValues []string, candidates []jobKey) (*pgRead, error) {
 	r := &pgRead{lastSeq: make(map[int64]int64, len(ids)), known: make(map[int64]map[string]struct{}),
-		pushes: make(map[int64][]alertTarget), channels: make(map[int64][]alertTarget)}
+		pushes: make(map[int64][]alertTarget), channels: make(map[int64][]alertTarget), fps: make(map[int64]*pgFingerprint)}
 	jobSessions := make([]int64, len(candidates))
 	jobNames := make([]string, len(candidates))
 	for i, k := range candidates {
 		jobSessions[i], jobNames[i] = k.session, k.name
 	}
 	b := &pgx.Batch{}
+	if rollback {
+		b.Queue("ROLLBACK")
+	}
 	b.Queue("BEGIN")
 	b.Queue(pgLockSessions, ids)
 	if len(idValues) > 0 {
@@ -155,6 +224,11 @@ func (db *DB) pgReadPhase(ctx context.Context, c *pgx.Conn, ids, idSessions []in
 	b.Queue(pgChannelTargets, ids)
 	br := c.SendBatch(ctx, b)
 	err := func() error {
+		if rollback {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("rollback: %w", err)
+			}
+		}
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
@@ -194,17 +268,25 @@ func (db *DB) pgReadPhase(ctx context.Context, c *pgx.Conn, ids, idSessions []in
 			return err
 		}
 		var target, notify, muted string
-		targets := func(what string, into map[int64][]alertTarget) func() error {
+		targets := func(what string, into map[int64][]alertTarget, part func(*pgFingerprint) *strings.Builder) func() error {
 			return func() error {
 				t, err := newAlertTarget(what, target, notify, muted)
 				into[id] = append(into[id], t)
+				fp := r.fps[id]
+				if fp == nil {
+					fp = &pgFingerprint{}
+					r.fps[id] = fp
+				}
+				fp.add(part(fp), target, notify, muted)
 				return err
 			}
 		}
-		if err := pgEach(br, "find push devices", []any{&target, &id, &notify, &muted}, targets("device", r.pushes)); err != nil {
+		devices := func(f *pgFingerprint) *strings.Builder { return &f.devices }
+		channels := func(f *pgFingerprint) *strings.Builder { return &f.channels }
+		if err := pgEach(br, "find push devices", []any{&target, &id, &notify, &muted}, targets("device", r.pushes, devices)); err != nil {
 			return err
 		}
-		return pgEach(br, "find channels", []any{&target, &id, &notify, &muted}, targets("channel", r.channels))
+		return pgEach(br, "find channels", []any{&target, &id, &notify, &muted}, targets("channel", r.channels, channels))
 	}()
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr

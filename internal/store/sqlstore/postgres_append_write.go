@@ -29,7 +29,8 @@ const (
 		  runs = jobs.runs + excluded.runs, failures = jobs.failures + excluded.failures,
 		  state = excluded.state, expect_code = excluded.expect_code, expect_learned = excluded.expect_learned,
 		  last_start = excluded.last_start, next_due = excluded.next_due, next_deadline = excluded.next_deadline,
-		  fail_streak = excluded.fail_streak, running = excluded.running, recent = excluded.recent, incident_id = excluded.incident_id`
+		  fail_streak = excluded.fail_streak, running = excluded.running, recent = excluded.recent, incident_id = excluded.incident_id
+		RETURNING session_id, name, xmin::text::bigint`
 	pgInsertPushes = `INSERT INTO push_jobs (device_id, session_id, seq, kind, next_attempt_at, incident_id)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[])`
 	pgInsertChannels = `INSERT INTO channel_jobs (channel_id, session_id, seq, kind, incident_id, next_attempt_at, queued_at)
@@ -40,10 +41,38 @@ const (
 	pgNotify = `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`
 )
 
+// pgStep is a statement of a pipeline: its words for errors, and what
+// reads its rows (nil: none are read).
+type pgStep struct {
+	op   string
+	rows func(br pgx.BatchResults) error
+}
+
+// pgRunSteps sends b and reads its results, step by step.
+func pgRunSteps(ctx context.Context, c *pgx.Conn, b *pgx.Batch, steps []pgStep) error {
+	br := c.SendBatch(ctx, b)
+	err := func() error {
+		for _, s := range steps {
+			if s.rows != nil {
+				if err := s.rows(br); err != nil {
+					return err
+				}
+			} else if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("%s: %w", s.op, err)
+			}
+		}
+		return nil
+	}()
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	return err
+}
+
 // pgWritePhase applies the commit's events to their jobs' models and sends
 // every write, the NOTIFY and (unless a job limit must be checked first)
-// the COMMIT in one pipeline.
-func (db *DB) pgWritePhase(ctx context.Context, c *pgx.Conn, r *pgRead, bySession map[int64][]*store.Append, added []newEvent, changed []int64) error {
+// the COMMIT in one pipeline. w gets the jobs written, for the cache.
+func (db *DB) pgWritePhase(ctx context.Context, c *pgx.Conn, r *pgRead, bySession map[int64][]*store.Append, added []newEvent, changed []int64, w *pgCommitted) error {
 	keys, of := sortedKeys(added)
 	stored := make([]*domain.JobModel, len(keys))
 	for i, k := range keys {
@@ -54,69 +83,30 @@ func (db *DB) pgWritePhase(ctx context.Context, c *pgx.Conn, r *pgRead, bySessio
 	if err := pgOpenIncidents(ctx, c, keys, models); err != nil {
 		return err
 	}
-
 	b := &pgx.Batch{}
-	b.Queue(pgInsertEvents, pgEventColumns(added)...)
-	var ops []string // what each queued statement does, for errors
-	ops = append(ops, "insert events")
-	if cols, ok := pgDirtyIncidents(models); ok {
-		b.Queue(pgUpdateIncidents, cols...)
-		ops = append(ops, "update incidents")
-	}
-	jobCols, err := pgJobColumns(keys, deltas, models)
+	steps, err := pgQueueWrites(b, nil, r, keys, deltas, models, alerts, added, changed, w)
 	if err != nil {
 		return err
 	}
-	b.Queue(pgUpsertJobs, jobCols...)
-	ops = append(ops, "update jobs")
-	if cols, ok := pgAlertColumns(r.pushes, added, alerts, countPush); ok {
-		b.Queue(pgInsertPushes, cols.pushes()...)
-		ops = append(ops, "queue pushes")
-	}
-	if cols, ok := pgAlertColumns(r.channels, added, alerts, countChannel); ok {
-		b.Queue(pgInsertChannels, cols.channels()...)
-		ops = append(ops, "queue channel alerts")
-	}
-	b.Queue(pgUpdateSessions, pgSessionColumns(changed, r.lastSeq, added)...)
-	ops = append(ops, "update sessions")
-	notices := make([]string, len(changed))
-	for i, id := range changed {
-		notices[i] = encodeNotice(domain.Notice{SessionID: id, Seq: r.lastSeq[id], Kind: domain.NoticeEvents})
-	}
-	b.Queue(pgNotify, noticeChannel, notices)
-	ops = append(ops, "notify")
 	limit := int(db.maxJobs.Load())
 	checkLimit := limit > 0 && len(inserted) > 0
+	counts := make(map[int64]int)
 	if checkLimit {
 		sessions := make([]int64, 0, len(inserted))
 		for s := range inserted {
 			sessions = append(sessions, s)
 		}
 		b.Queue(pgCountJobs, sessions)
-	} else {
-		b.Queue("COMMIT")
-		ops = append(ops, "commit")
-	}
-
-	counts := make(map[int64]int)
-	br := c.SendBatch(ctx, b)
-	err = func() error {
-		for _, op := range ops {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("%s: %w", op, err)
-			}
-		}
-		if !checkLimit {
-			return nil
-		}
 		var session int64
 		var count int
-		return pgEach(br, "count jobs", []any{&session, &count}, func() error { counts[session] = count; return nil })
-	}()
-	if cerr := br.Close(); err == nil && cerr != nil {
-		err = cerr
+		steps = append(steps, pgStep{"count jobs", func(br pgx.BatchResults) error {
+			return pgEach(br, "count jobs", []any{&session, &count}, func() error { counts[session] = count; return nil })
+		}})
+	} else {
+		b.Queue("COMMIT")
+		steps = append(steps, pgStep{op: "commit"})
 	}
-	if err != nil || !checkLimit {
+	if err := pgRunSteps(ctx, c, b, steps); err != nil || !checkLimit {
 		return err
 	}
 	if refuseOverLimit(limit, counts, bySession, inserted) {
@@ -124,4 +114,44 @@ func (db *DB) pgWritePhase(ctx context.Context, c *pgx.Conn, r *pgRead, bySessio
 	}
 	_, err = c.Exec(ctx, "COMMIT")
 	return wrapErr("commit", err)
+}
+
+// pgQueueWrites queues, after steps, the commit's writes up to its NOTIFY:
+// the events, the incidents changed, the jobs (their new xmin into w), the
+// alerts, the sessions. The incidents opened have their ids already.
+func pgQueueWrites(b *pgx.Batch, steps []pgStep, r *pgRead, keys []jobKey, deltas []jobDelta, models []*domain.JobModel,
+	alerts []jobAlert, added []newEvent, changed []int64, w *pgCommitted) ([]pgStep, error) {
+	b.Queue(pgInsertEvents, pgEventColumns(added)...)
+	steps = append(steps, pgStep{op: "insert events"})
+	if cols, ok := pgDirtyIncidents(models); ok {
+		b.Queue(pgUpdateIncidents, cols...)
+		steps = append(steps, pgStep{op: "update incidents"})
+	}
+	jobCols, err := pgJobColumns(keys, deltas, models)
+	if err != nil {
+		return nil, err
+	}
+	b.Queue(pgUpsertJobs, jobCols...)
+	w.keys, w.models, w.vers = keys, models, make(map[jobKey]int64, len(keys))
+	var k jobKey
+	var ver int64
+	steps = append(steps, pgStep{"update jobs", func(br pgx.BatchResults) error {
+		return pgEach(br, "update jobs", []any{&k.session, &k.name, &ver}, func() error { w.vers[k] = ver; return nil })
+	}})
+	if cols, ok := pgAlertColumns(r.pushes, added, alerts, countPush); ok {
+		b.Queue(pgInsertPushes, cols.pushes()...)
+		steps = append(steps, pgStep{op: "queue pushes"})
+	}
+	if cols, ok := pgAlertColumns(r.channels, added, alerts, countChannel); ok {
+		b.Queue(pgInsertChannels, cols.channels()...)
+		steps = append(steps, pgStep{op: "queue channel alerts"})
+	}
+	b.Queue(pgUpdateSessions, pgSessionColumns(changed, r.lastSeq, added)...)
+	steps = append(steps, pgStep{op: "update sessions"})
+	notices := make([]string, len(changed))
+	for i, id := range changed {
+		notices[i] = encodeNotice(domain.Notice{SessionID: id, Seq: r.lastSeq[id], Kind: domain.NoticeEvents})
+	}
+	b.Queue(pgNotify, noticeChannel, notices)
+	return append(steps, pgStep{op: "notify"}), nil
 }
