@@ -45,10 +45,20 @@ function init(args)
   end
 end
 
+-- a salt of this wrk process's own: two processes (bench/scaleout/run.sh)
+-- number their threads and requests alike, and must not send the same ids
+local function salt()
+  local f = io.open("/dev/urandom", "rb")
+  local b = f and f:read(4) or tostring(os.clock())
+  if f then f:close() end
+  return string.format("%02x%02x%02x%02x", b:byte(1, 4))
+end
+
 function request()
   n = n + 1
-  -- 12 hex digits of milliseconds (os.time has seconds), the thread, the request
-  local body = template:gsub("REQID", string.format("%012x%04x%08x", os.time() * 1000, tid, n))
+  if not runsalt then runsalt = salt() end
+  -- 12 hex digits of milliseconds (os.time has seconds), the process, the thread, the request
+  local body = template:gsub("REQID", string.format("%012x%s%04x%08x", os.time() * 1000, runsalt, tid, n))
   local headers = {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. keys[n % #keys + 1],
