@@ -20,8 +20,8 @@ import (
 	"github.com/observable-code/observable/internal/store/sqlstore"
 )
 
-// retentionUpgradeFrom is the last release with the received_at index.
-const retentionUpgradeFrom = "77bb54c5867d7f77af321fd5896a8c3ef3d4548c"
+// ingestUpgradeFrom is the last release with the received_at index.
+const ingestUpgradeFrom = "77bb54c5867d7f77af321fd5896a8c3ef3d4548c"
 
 // retentionPost posts n single events of job name to each key in turn, so
 // that the sessions' rows interleave in arrival order.
@@ -37,7 +37,7 @@ func retentionPost(t *testing.T, p *serverProc, keys []string, name string, n in
 
 func TestIngestUpgradeSQLite(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "old.sqlite")
-	old := upgradeRun(t, upgradeOldBinary(t, retentionUpgradeFrom), db)
+	old := upgradeRun(t, upgradeOldBinary(t, ingestUpgradeFrom), db)
 	keys := make([]string, 3)
 	for i := range keys {
 		keys[i], _ = newSession(t, old)

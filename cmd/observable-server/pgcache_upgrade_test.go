@@ -1,8 +1,8 @@
 package main
 
 // Migration 0006 of PostgreSQL (obs_expect, which the commit in one round
-// trip checks its cache with, issue 15) on a database the commit before it
-// made: the function appears, the old events and jobs are kept, and new
+// trip checks its cache with, issue 15) on a database the release before it
+// made (its PostgreSQL schema is that of every commit up to 0006): the function appears, the old events and jobs are kept, and new
 // events, retries of old ids among them, go on from the old seqs.
 
 import (
@@ -20,8 +20,9 @@ import (
 	"github.com/observable-code/observable/internal/store/sqlstore"
 )
 
-// pgcacheUpgradeFrom is the last commit before migration 0006 of PostgreSQL.
-const pgcacheUpgradeFrom = "5f2da38db3f98cb6195fcb2d0d9e9f23e44099e9"
+// pgcacheUpgradeFrom is the last release before migration 0006 of PostgreSQL
+// (the same old server as the SQLite upgrade of ingest_upgrade_test.go).
+const pgcacheUpgradeFrom = ingestUpgradeFrom
 
 // pgcachePost posts events from ids prefix+from to prefix+to-1, ten a
 // batch, of two jobs; every fourth fails.
