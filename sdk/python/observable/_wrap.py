@@ -128,11 +128,22 @@ def cold_start() -> None:
             fn.__code__ = plain
 
 
+def _warm(fn: Any, name: Any) -> Any:
+    """The wrapper of fn under name, plain again, for a call that began cold: cold code runs
+    once a process (cold_start makes every wrapper plain), so a search costs nothing that
+    matters, and tracked calls keep their one frame with nothing to look up."""
+    with _cold_lock:
+        for w in list(_wrappers):
+            cells = dict(zip(w.__code__.co_freevars, w.__closure__ or ()))
+            if "fn" in cells and cells["fn"].cell_contents is fn and cells["name"].cell_contents is name:
+                return w
+    return fn  # never expected (the wrapper is alive: it is running): the call goes untracked
+
+
 def _arm(tracked: Any, cold: Any) -> Any:
     """Give a new wrapper its cold code until the first tracked call of the process."""
     plain = tracked.__code__
-    RUN_CODES.add(plain)
-    RUN_CODES.add(cold.__code__)
+    RUN_CODES.add(plain)  # not the cold code: its frame only calls the plain one
     if cold.__code__.co_freevars != plain.co_freevars:
         return tracked  # cannot swap (never expected): runs start at the next call
     with _cold_lock:
@@ -232,41 +243,9 @@ def wrap_sync(name: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
             _sink.refuse()
         return result
 
-    def cold(*args: Any, **kwargs: Any) -> Any:  # tracked's body, after cold_start()
+    def cold(*args: Any, **kwargs: Any) -> Any:  # tracked's code until the first tracked call
         cold_start()
-        token = _set(_IN_CALL)
-        start = perf_counter()
-        try:
-            result = fn(*args, **kwargs) if kwargs else fn(*args)
-        except BaseException as exc:
-            failed(name, start, token, (exc, exc.__traceback__))
-            raise
-        end = perf_counter()
-        scope = _get()
-        outer = token.old_value
-        if type(outer) is dict:
-            _set(None)
-        else:
-            try:
-                _reset(token)
-            except ValueError:
-                _set(outer if type(outer) is Scope else None)
-        if len(_items) < _limit:
-            try:
-                record = _pop_returned()
-            except IndexError:
-                record = refill_returned()
-            record.name = name
-            record.start = start
-            record.end = end
-            record.before = outer
-            record.during = scope
-            _append(record)
-            if _sink.idle:
-                _sink.wake()
-        else:
-            _sink.refuse()
-        return result
+        return _warm(fn, name)(*args, **kwargs)
 
     return _arm(tracked, cold)
 
@@ -310,40 +289,8 @@ def wrap_async(name: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
             _sink.refuse()
         return result
 
-    async def cold(*args: Any, **kwargs: Any) -> Any:  # tracked's body, after cold_start()
+    async def cold(*args: Any, **kwargs: Any) -> Any:  # tracked's code until the first tracked call
         cold_start()
-        token = _set(_IN_CALL)
-        start = perf_counter()
-        try:
-            result = await (fn(*args, **kwargs) if kwargs else fn(*args))
-        except BaseException as exc:
-            failed(name, start, token, (exc, exc.__traceback__))
-            raise
-        end = perf_counter()
-        scope = _get()
-        outer = token.old_value
-        if type(outer) is dict:
-            _set(None)
-        else:
-            try:
-                _reset(token)
-            except ValueError:
-                _set(outer if type(outer) is Scope else None)
-        if len(_items) < _limit:
-            try:
-                record = _pop_returned()
-            except IndexError:
-                record = refill_returned()
-            record.name = name
-            record.start = start
-            record.end = end
-            record.before = outer
-            record.during = scope
-            _append(record)
-            if _sink.idle:
-                _sink.wake()
-        else:
-            _sink.refuse()
-        return result
+        return await _warm(fn, name)(*args, **kwargs)
 
     return _arm(tracked, cold)
