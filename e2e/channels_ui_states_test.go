@@ -64,12 +64,7 @@ func chuiRewriteList(p *phone, edit func([]map[string]any) []map[string]any) {
 // A channel that turned itself off says when and why and offers to turn
 // it on again (a real PATCH); an email address not confirmed yet says so.
 func TestChannelsUIStates(t *testing.T) {
-	recv := chuiReceive(t)
-	srv := startServer(t, "--channel-allow", "127.0.0.1")
-	s := srv.newSession("etl-01")
-	seedJobs(srv, s.Key)
-	p := newPhone(t, srv)
-	p.pair(s)
+	recv, srv, p := chuiStart(t)
 	token := p.deviceToken()
 	var hook chuiChannel
 	if code := srv.call("POST", "/api/v1/channels", token, map[string]any{"type": "webhook", "url": recv.URL + "/hook"}, &hook); code != http.StatusCreated {

@@ -137,17 +137,25 @@ func chuiCheckFits(t *testing.T, p *phone, where string) {
 	}
 }
 
-// The Channels section of Settings: add ntfy and a webhook (its secret
-// shown once), change a rule, mute a job, test (the receiver gets it,
-// signed with the secret the page showed), see a failed delivery, remove
-// one, and the errors next to the fields they are about.
-func TestChannelsUI(t *testing.T) {
+// chuiStart is a receiver, a server allowed to deliver to it (it is on
+// 127.0.0.1) and a phone paired with a session that has jobs.
+func chuiStart(t *testing.T) (*chuiReceiver, *server, *phone) {
+	t.Helper()
 	recv := chuiReceive(t)
 	srv := startServer(t, "--channel-allow", "127.0.0.1")
 	s := srv.newSession("etl-01")
 	seedJobs(srv, s.Key)
 	p := newPhone(t, srv)
 	p.pair(s)
+	return recv, srv, p
+}
+
+// The Channels section of Settings: add ntfy and a webhook (its secret
+// shown once), change a rule, mute a job, test (the receiver gets it,
+// signed with the secret the page showed), see a failed delivery, remove
+// one, and the errors next to the fields they are about.
+func TestChannelsUI(t *testing.T) {
+	recv, srv, p := chuiStart(t)
 	// Refusals are answers the test asks for: Chromium logs them.
 	p.allowHTTP("/api/v1/channels", http.StatusUnprocessableEntity)
 	p.allowHTTP("/api/v1/channels", http.StatusServiceUnavailable)

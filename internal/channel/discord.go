@@ -151,7 +151,7 @@ func (s *discordSender) Send(ctx context.Context, _ domain.Channel, sec domain.C
 		case http.StatusRequestEntityTooLarge:
 			return "the message was too large"
 		}
-		return "Discord refused the message"
+		return "Discord refused the message; if \"Send a test\" fails too, add the webhook again"
 	}, s.h.now)
 }
 

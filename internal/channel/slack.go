@@ -127,9 +127,7 @@ func (s *slackSender) Send(ctx context.Context, _ domain.Channel, sec domain.Cha
 			return "the webhook was deleted or disabled; add it again"
 		case http.StatusForbidden, http.StatusUnauthorized:
 			return "the webhook is no longer allowed to post; add it again"
-		case http.StatusBadRequest:
-			return "Slack refused the message"
 		}
-		return "Slack refused the message"
+		return "Slack refused the message; if \"Send a test\" fails too, add the webhook again"
 	}, s.h.now)
 }

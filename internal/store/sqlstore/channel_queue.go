@@ -63,14 +63,7 @@ func scanChannelJob(rows *sql.Rows) (store.ChannelJob, error) {
 	if err := decodeChannelJSON(c.ID, cmp.Or(muted.String, "[]"), cmp.Or(shown.String, "{}"), c); err != nil {
 		return j, err
 	}
-	if errAt.Valid {
-		c.LastError = &domain.ChannelError{At: domain.TimeFromMillis(errAt.Int64), Message: lastErr.String}
-	}
-	if disabled.Valid {
-		t := domain.TimeFromMillis(disabled.Int64)
-		c.DisabledAt = &t
-	}
-	c.CreatedAt = domain.TimeFromMillis(created.Int64)
+	setChannelTimes(c, errAt, lastErr, disabled, created.Int64)
 	j.Incident, j.Event = a.incident(), a.event(j.Seq)
 	return j, nil
 }

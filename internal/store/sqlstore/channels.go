@@ -40,6 +40,14 @@ func scanChannel(row scanner) (domain.Channel, error) {
 	if err := decodeChannelJSON(c.ID, muted, shown, &c); err != nil {
 		return c, err
 	}
+	setChannelTimes(&c, errAt, lastErr, disabled, created)
+	return c, nil
+}
+
+// setChannelTimes fills the columns a channel and a claimed job's channel
+// both read as nullable millis: its last error, when it turned itself off
+// and when it was made.
+func setChannelTimes(c *domain.Channel, errAt sql.NullInt64, lastErr sql.NullString, disabled sql.NullInt64, created int64) {
 	if errAt.Valid {
 		c.LastError = &domain.ChannelError{At: domain.TimeFromMillis(errAt.Int64), Message: lastErr.String}
 	}
@@ -48,7 +56,6 @@ func scanChannel(row scanner) (domain.Channel, error) {
 		c.DisabledAt = &t
 	}
 	c.CreatedAt = domain.TimeFromMillis(created)
-	return c, nil
 }
 
 func decodeChannelJSON(id, muted, shown string, c *domain.Channel) error {

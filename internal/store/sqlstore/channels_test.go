@@ -18,16 +18,8 @@ func BenchmarkChannelAppend(b *testing.B) {
 	for _, n := range []int{0, 5} {
 		b.Run(fmt.Sprintf("channels=%d", n), func(b *testing.B) {
 			ctx := context.Background()
-			db, err := OpenSQLite(ctx, filepath.Join(b.TempDir(), "bench.db"), SQLiteOptions{Synchronous: "normal"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
 			now := time.Now()
-			sess, err := db.CreateSession(ctx, []byte("bench-key"), "h", now)
-			if err != nil {
-				b.Fatal(err)
-			}
+			db, sess := chanBenchDB(b, now)
 			for i := range n {
 				c := domain.Channel{ID: fmt.Sprint("ch", i), SessionID: sess.ID, Type: domain.ChannelWebhook, Notify: domain.NotifyFailures,
 					Verified: true, Sealed: []byte("s"), Shown: map[string]string{}}
@@ -54,16 +46,8 @@ func BenchmarkChannelAppend(b *testing.B) {
 // BenchmarkChannelClaim claims and completes queued channel jobs, 100 a claim.
 func BenchmarkChannelClaim(b *testing.B) {
 	ctx := context.Background()
-	db, err := OpenSQLite(ctx, filepath.Join(b.TempDir(), "bench.db"), SQLiteOptions{Synchronous: "normal"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
 	now := time.Now()
-	sess, err := db.CreateSession(ctx, []byte("bench-key"), "h", now)
-	if err != nil {
-		b.Fatal(err)
-	}
+	db, sess := chanBenchDB(b, now)
 	c := domain.Channel{ID: "ch", SessionID: sess.ID, Type: domain.ChannelWebhook, Notify: domain.NotifyFailures,
 		Verified: true, Sealed: []byte("s"), Shown: map[string]string{}}
 	if err := db.CreateChannel(ctx, c, nil, now); err != nil {
@@ -89,4 +73,21 @@ func BenchmarkChannelClaim(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// chanBenchDB is a SQLite database in b's temporary directory, closed when
+// b ends, with one session made at now.
+func chanBenchDB(b *testing.B, now time.Time) (*DB, domain.Session) {
+	b.Helper()
+	ctx := context.Background()
+	db, err := OpenSQLite(ctx, filepath.Join(b.TempDir(), "bench.db"), SQLiteOptions{Synchronous: "normal"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	sess, err := db.CreateSession(ctx, []byte("bench-key"), "h", now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db, sess
 }
