@@ -263,12 +263,8 @@ var errTooManyDevices error = &domain.Error{Code: domain.ETooManyDevices}
 // the phone pairing again (forgetPreviousPairing would unpair it after),
 // which must not be refused. It reports whether a record was unpaired.
 func (s *Server) unpairSelfForClaim(r *http.Request, codeHash []byte) bool {
-	c, err := r.Cookie(DeviceCookie)
-	if err != nil || !secret.IsDeviceToken(c.Value) {
-		return false
-	}
-	old, err := s.deps.Store.DeviceByToken(r.Context(), secret.Hash(c.Value))
-	if err != nil {
+	old, ok := s.cookieDevice(r)
+	if !ok {
 		return false
 	}
 	p, err := s.deps.Store.Pairing(r.Context(), codeHash)
@@ -288,15 +284,21 @@ func (s *Server) unpairSelfForClaim(r *http.Request, codeHash []byte) bool {
 // session does not list, or notify, one phone twice. Best effort: the new
 // pairing stands either way.
 func (s *Server) forgetPreviousPairing(r *http.Request, paired domain.Device) {
-	c, err := r.Cookie(DeviceCookie)
-	if err != nil || !secret.IsDeviceToken(c.Value) {
-		return
-	}
-	old, err := s.deps.Store.DeviceByToken(r.Context(), secret.Hash(c.Value))
-	if err != nil || old.SessionID != paired.SessionID || old.ID == paired.ID {
+	old, ok := s.cookieDevice(r)
+	if !ok || old.SessionID != paired.SessionID || old.ID == paired.ID {
 		return
 	}
 	if err := s.deps.Store.DeleteDevice(r.Context(), old.ID); err != nil {
 		s.log.Warn("unpair the phone's previous record", "err", err)
 	}
+}
+
+// cookieDevice is the device the request's cookie names, if it stands.
+func (s *Server) cookieDevice(r *http.Request) (domain.Device, bool) {
+	c, err := r.Cookie(DeviceCookie)
+	if err != nil || !secret.IsDeviceToken(c.Value) {
+		return domain.Device{}, false
+	}
+	d, err := s.deps.Store.DeviceByToken(r.Context(), secret.Hash(c.Value))
+	return d, err == nil
 }

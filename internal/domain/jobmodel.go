@@ -164,7 +164,7 @@ func (m *JobModel) Learn(opt expect.Options) {
 func (m *JobModel) zones(given []*time.Location) []*time.Location {
 	out := given[:len(given):len(given)]
 	add := func(name string) {
-		if loc, ok := zoneOf(name); ok && name != "" && !slices.Contains(out, loc) {
+		if loc, ok := zoneOf(name); ok && !slices.Contains(out, loc) {
 			out = append(out, loc)
 		}
 	}

@@ -42,10 +42,11 @@ func SourceZone(source []byte) string {
 			return ""
 		}
 	}
-	if _, ok := zoneOf(string(name)); !ok {
+	zone := string(name)
+	if _, ok := zoneOf(zone); !ok {
 		return ""
 	}
-	return string(name)
+	return zone
 }
 
 // zones caches loaded zones by name: time.LoadLocation reads and parses
@@ -58,11 +59,11 @@ func zoneOf(name string) (*time.Location, bool) {
 		return loc, loc != nil
 	}
 	loc, err := expect.LoadZone(name)
-	if err != nil || loc == time.UTC {
-		loc = nil // UTC is always tried; an unknown name is no zone
-	}
-	if loc == nil && err != nil {
+	if err != nil {
 		return nil, false // unknown names are not cached: a hostile client could fill the map
+	}
+	if loc == time.UTC {
+		loc = nil // UTC is always tried
 	}
 	zones.Store(name, loc)
 	return loc, loc != nil

@@ -115,30 +115,12 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 			return err
 		}
 	}
-	events := 0
-	for _, a := range batch {
-		events += len(a.Events)
+	if known == nil {
+		known = make(map[int64]map[string]struct{}, len(ids))
 	}
-	added := make([]newEvent, 0, events)
-	var changed []int64
-	for _, id := range ids {
-		if _, ok := lastSeq[id]; !ok {
-			return fmt.Errorf("session %d does not exist", id)
-		}
-		if known[id] == nil {
-			if known == nil {
-				known = make(map[int64]map[string]struct{}, len(ids))
-			}
-			known[id] = make(map[string]struct{}, sessionEvents(bySession[id]))
-		}
-		before := len(added)
-		added = assignSeqs(bySession[id], known[id], lastSeq, added)
-		if len(added) > before {
-			changed = append(changed, id)
-		}
-	}
-	if len(added) == 0 {
-		return nil
+	added, changed, err := assignCommit(ids, bySession, known, lastSeq, make([]newEvent, 0, sessionEvents(batch)))
+	if err != nil || len(added) == 0 {
+		return err
 	}
 	if err := insertEvents(ctx, tx, p, added); err != nil {
 		return err
@@ -159,6 +141,29 @@ func (db *DB) appendBatch(ctx context.Context, tx *sql.Tx, batch []*store.Append
 		return err
 	}
 	return db.updateSessions(ctx, tx, changed, lastSeq, added)
+}
+
+// assignCommit runs assignSeqs over the sessions of a commit (ids,
+// sorted), for the SQLite commit and the PostgreSQL one alike: known holds
+// the client ids each session already has (a session's set is made where
+// it has none). It returns the events to store and the sessions they change.
+func assignCommit(ids []int64, bySession map[int64][]*store.Append, known map[int64]map[string]struct{},
+	lastSeq map[int64]int64, added []newEvent) ([]newEvent, []int64, error) {
+	var changed []int64
+	for _, id := range ids {
+		if _, ok := lastSeq[id]; !ok {
+			return nil, nil, fmt.Errorf("session %d does not exist", id)
+		}
+		if known[id] == nil {
+			known[id] = make(map[string]struct{}, sessionEvents(bySession[id]))
+		}
+		before := len(added)
+		added = assignSeqs(bySession[id], known[id], lastSeq, added)
+		if len(added) > before {
+			changed = append(changed, id)
+		}
+	}
+	return added, changed, nil
 }
 
 // assignSeqs gives the session's new events the next seqs, skipping client
@@ -191,7 +196,7 @@ func assignSeqs(appends []*store.Append, known map[string]struct{}, lastSeq map[
 	return added
 }
 
-// sessionEvents counts the events of one session's appends.
+// sessionEvents counts the events of appends (a commit's, or one session's).
 func sessionEvents(appends []*store.Append) int {
 	n := 0
 	for _, a := range appends {

@@ -166,20 +166,9 @@ func (db *DB) pgCommitRead(ctx context.Context, c *pgx.Conn, g *pgBatch, rollbac
 	if err != nil {
 		return err
 	}
-	var added []newEvent
-	var changed []int64
-	for _, id := range g.ids {
-		if _, ok := r.lastSeq[id]; !ok {
-			return fmt.Errorf("session %d does not exist", id)
-		}
-		if r.known[id] == nil {
-			r.known[id] = make(map[string]struct{})
-		}
-		before := len(added)
-		added = assignSeqs(g.bySession[id], r.known[id], r.lastSeq, added)
-		if len(added) > before {
-			changed = append(changed, id)
-		}
+	added, changed, err := assignCommit(g.ids, g.bySession, r.known, r.lastSeq, nil)
+	if err != nil {
+		return err
 	}
 	w := &pgCommitted{lastSeq: r.lastSeq, targets: make(map[int64]*pgTargets, len(g.ids))}
 	for _, id := range g.ids {

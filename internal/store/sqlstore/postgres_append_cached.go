@@ -40,17 +40,11 @@ func (db *DB) pgCommitCached(ctx context.Context, c *pgx.Conn, g *pgBatch) (trie
 			r.channels[id] = cached[i].channels
 		}
 	}
-	var added []newEvent
-	var changed []int64
-	for _, id := range g.ids {
-		before := len(added)
-		added = assignSeqs(g.bySession[id], make(map[string]struct{}), lastSeq, added)
-		if len(added) > before {
-			changed = append(changed, id)
-		}
-	}
-	if len(added) == 0 {
-		return false, nil
+	// No client id is known stored: a duplicate of a stored one fails the
+	// insert, a stale cache's error, and the commit reads first.
+	added, changed, err := assignCommit(g.ids, g.bySession, make(map[int64]map[string]struct{}, len(g.ids)), lastSeq, nil)
+	if err != nil || len(added) == 0 {
+		return false, err
 	}
 	keys, of := sortedKeys(added)
 	stored, vers, ok := db.pg.lookupJobs(keys)
