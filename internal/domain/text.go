@@ -30,22 +30,6 @@ func TextProblem(s string) string {
 	return ""
 }
 
-// rawTextProblem is TextProblem for JSON kept as sent (metadata, source):
-// its keys and strings at any depth, escaped NULs and unpaired surrogate
-// escapes included.
-func rawTextProblem(raw []byte) string {
-	if bytes.IndexByte(raw, 0) >= 0 {
-		return reasonNUL
-	}
-	if !utf8.Valid(raw) {
-		return reasonUTF8
-	}
-	if _, p := badEscape(raw); p != "" {
-		return p
-	}
-	return ""
-}
-
 // TextFault finds, in a JSON body, the first thing no database stores as
 // sent: a byte that is not UTF-8, or an unpaired surrogate escape. It
 // returns its offset and why it is refused, or -1 and "".
@@ -105,6 +89,21 @@ func loneSurrogate(raw []byte) int {
 			return i + j
 		}
 		i += j + 6 // past a \u0000
+	}
+	return -1
+}
+
+// nulEscape is the offset of raw's first \u0000 escape, or -1.
+func nulEscape(raw []byte) int {
+	for i := 0; i < len(raw); {
+		j, p := badEscape(raw[i:])
+		switch {
+		case j < 0:
+			return -1
+		case p == reasonNUL:
+			return i + j
+		}
+		i += j + 6 // past an unpaired surrogate
 	}
 	return -1
 }

@@ -57,7 +57,10 @@ func ValidStatus(s string) bool {
 	return true
 }
 
-// Validate checks an event against the contract. Index only labels errors.
+// Validate checks a decoded event against the contract. Index only labels
+// errors. The text of metadata and source, kept as sent, is checked in the
+// body by ParseEvents before it decodes (invalid UTF-8, unpaired surrogate
+// and NUL escapes), in one pass for the whole request.
 func (e *Event) Validate(index int) error {
 	bad := func(field, reason string) error {
 		return &ValidationError{Index: index, Field: field, Reason: reason}
@@ -94,12 +97,6 @@ func (e *Event) Validate(index int) error {
 	}
 	if len(e.Metadata) > MaxMetadataLen {
 		return bad("metadata", fmt.Sprintf("is %d bytes serialized; the limit is %d (%d KiB)", len(e.Metadata), MaxMetadataLen, MaxMetadataLen>>10))
-	}
-	if p := rawTextProblem(e.Metadata); p != "" {
-		return bad("metadata", p)
-	}
-	if p := rawTextProblem(e.Source); p != "" {
-		return bad("source", p)
 	}
 	if len(e.Run) > MaxRunLen {
 		return bad("run", fmt.Sprintf("must be at most %d bytes", MaxRunLen))
@@ -158,9 +155,14 @@ func ParseEvents(body []byte, maxEvents int) ([]Event, bool, error) {
 		}
 	}
 	// Likewise an unpaired surrogate escape, which it would make U+FFFD
-	// in strings (metadata and source are checked as kept, by Validate).
-	if loneSurrogate(body) >= 0 {
+	// in strings, and a NUL escape, which metadata and source would keep
+	// as sent: one walk of the body finds either, so Validate need not
+	// walk metadata and source again.
+	if at, _ := badEscape(body); at >= 0 {
 		if batch, err := findBadText(body, hasLoneSurrogate, reasonSurrogate); err != nil {
+			return nil, batch, err
+		}
+		if batch, err := findBadText(body, hasNULEscape, reasonNUL); err != nil {
 			return nil, batch, err
 		}
 	}
@@ -300,6 +302,7 @@ type rawError struct {
 
 func invalidUTF8(raw []byte) bool      { return !utf8.Valid(raw) }
 func hasLoneSurrogate(raw []byte) bool { return loneSurrogate(raw) >= 0 }
+func hasNULEscape(raw []byte) bool     { return nulEscape(raw) >= 0 }
 
 // findBadText names the field of a body that holds text bad says cannot
 // be kept (invalid UTF-8, an unpaired surrogate escape). It returns nil

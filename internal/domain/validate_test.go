@@ -351,3 +351,19 @@ func BenchmarkTextChecks(b *testing.B) {
 		})
 	}
 }
+
+// rawTextProblem (the tests' oracle) is TextProblem for JSON kept as sent (metadata, source):
+// its keys and strings at any depth, escaped NULs and unpaired surrogate
+// escapes included.
+func rawTextProblem(raw []byte) string {
+	if bytes.IndexByte(raw, 0) >= 0 {
+		return reasonNUL
+	}
+	if !utf8.Valid(raw) {
+		return reasonUTF8
+	}
+	if _, p := badEscape(raw); p != "" {
+		return p
+	}
+	return ""
+}
