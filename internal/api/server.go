@@ -34,7 +34,7 @@ type Store interface {
 	SessionStatus(ctx context.Context, id int64) (domain.SessionStatus, error)
 	CreatePairing(ctx context.Context, p domain.Pairing) error
 	Pairing(ctx context.Context, codeHash []byte) (domain.Pairing, error)
-	ClaimPairing(ctx context.Context, codeHash []byte, d domain.Device, tokenHash []byte, now time.Time) (domain.Device, error)
+	ClaimPairingAgain(ctx context.Context, codeHash []byte, d domain.Device, tokenHash []byte, previous string, now time.Time) (domain.Device, error)
 	DeviceByToken(ctx context.Context, tokenHash []byte) (domain.Device, error)
 	TouchDevice(ctx context.Context, deviceID string, now time.Time) error
 	UpdateDevice(ctx context.Context, deviceID string, s domain.DeviceSettings) error

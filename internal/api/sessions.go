@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -230,67 +229,26 @@ func (s *Server) claimPairing(w http.ResponseWriter, r *http.Request) error {
 	}
 	token := secret.DeviceToken()
 	codeHash := secret.Hash(r.PathValue("code"))
-	claim := func() (domain.Device, error) {
-		return s.deps.Store.ClaimPairing(r.Context(), codeHash, domain.Device{ID: secret.ID(), Name: name}, secret.Hash(token), s.now())
+	// A phone that was one of the session's devices (its cookie says which)
+	// pairing again takes its own place, in the claim's transaction.
+	var previous string
+	if old, ok := s.cookieDevice(r); ok {
+		previous = old.ID
 	}
-	d, err := claim()
-	if errors.Is(err, errTooManyDevices) && s.unpairSelfForClaim(r, codeHash) {
-		// This phone was one of the session's devices: pairing again
-		// takes its place, and does not add one.
-		d, err = claim()
-	}
+	d, err := s.deps.Store.ClaimPairingAgain(r.Context(), codeHash, domain.Device{ID: secret.ID(), Name: name}, secret.Hash(token), previous, s.now())
 	if err != nil {
 		// The claim decides usability in its transaction: only the lookup's
 		// outcome is mapped here.
 		return dbOp("claim pairing", domain.CheckPairing(domain.Pairing{}, err, time.Time{}))
 	}
-	s.forgetPreviousPairing(r, d)
 	s.deps.Metrics.PairingsClaimed.Inc()
 	s.deps.Broker.Notice(domain.Notice{SessionID: d.SessionID, Kind: domain.NoticePaired})
-	// A replacing pairing (or forgetPreviousPairing) unpaired devices: their
+	// A replacing pairing (or the phone's old record) unpaired devices: their
 	// streams end now. Streams whose device stands are left alone.
 	s.deps.Broker.Notice(domain.Notice{SessionID: d.SessionID, Kind: domain.NoticeRevoked})
 	http.SetCookie(w, s.deviceCookie(token, 400*24*3600))
 	writeJSON(w, http.StatusCreated, map[string]string{"device_id": d.ID, "device_token": token})
 	return nil
-}
-
-// errTooManyDevices matches every too_many_devices (errors.Is).
-var errTooManyDevices error = &domain.Error{Code: domain.ETooManyDevices}
-
-// unpairSelfForClaim unpairs the device record a phone has in the session
-// of the pairing it claims, when the session is full: the claim is then
-// the phone pairing again (forgetPreviousPairing would unpair it after),
-// which must not be refused. It reports whether a record was unpaired.
-func (s *Server) unpairSelfForClaim(r *http.Request, codeHash []byte) bool {
-	old, ok := s.cookieDevice(r)
-	if !ok {
-		return false
-	}
-	p, err := s.deps.Store.Pairing(r.Context(), codeHash)
-	if err != nil || p.SessionID != old.SessionID {
-		return false
-	}
-	if err := s.deps.Store.DeleteDevice(r.Context(), old.ID); err != nil {
-		s.log.Warn("unpair the phone's previous record", "err", err)
-		return false
-	}
-	s.deps.Broker.Notice(domain.Notice{SessionID: old.SessionID, Kind: domain.NoticeRevoked})
-	return true
-}
-
-// forgetPreviousPairing unpairs the device record a phone had before it
-// paired again with the same session (its cookie says which), so the
-// session does not list, or notify, one phone twice. Best effort: the new
-// pairing stands either way.
-func (s *Server) forgetPreviousPairing(r *http.Request, paired domain.Device) {
-	old, ok := s.cookieDevice(r)
-	if !ok || old.SessionID != paired.SessionID || old.ID == paired.ID {
-		return
-	}
-	if err := s.deps.Store.DeleteDevice(r.Context(), old.ID); err != nil {
-		s.log.Warn("unpair the phone's previous record", "err", err)
-	}
 }
 
 // cookieDevice is the device the request's cookie names, if it stands.

@@ -92,6 +92,11 @@ type Sessions interface {
 	// transaction: ErrNotFound for an unknown code, ErrGone for a used or
 	// expired one. A replacing pairing removes the session's other devices.
 	ClaimPairing(ctx context.Context, codeHash []byte, d domain.Device, tokenHash []byte, now time.Time) (domain.Device, error)
+	// ClaimPairingAgain is ClaimPairing by a phone that was device previous:
+	// if that device is of the pairing's session, it is removed in the same
+	// transaction (before the device limit counts), so the phone takes its
+	// own place; otherwise previous is left alone.
+	ClaimPairingAgain(ctx context.Context, codeHash []byte, d domain.Device, tokenHash []byte, previous string, now time.Time) (domain.Device, error)
 }
 
 // Devices holds paired devices and their settings.

@@ -131,6 +131,15 @@ func (db *DB) SetMaxDevicesPerSession(max int) { db.maxDevices.Store(int64(max))
 // can be claimed once a device is unpaired; a replacing pairing always
 // passes, since it unpairs the others.
 func (db *DB) ClaimPairing(ctx context.Context, codeHash []byte, d domain.Device, tokenHash []byte, now time.Time) (domain.Device, error) {
+	return db.ClaimPairingAgain(ctx, codeHash, d, tokenHash, "", now)
+}
+
+// ClaimPairingAgain is ClaimPairing by a phone that was device previous
+// (its cookie's). When that device is of the pairing's session, the phone
+// is pairing again: its old record goes in the same transaction, so it
+// neither counts against the device limit nor stays listed twice, and a
+// refused claim leaves it standing.
+func (db *DB) ClaimPairingAgain(ctx context.Context, codeHash []byte, d domain.Device, tokenHash []byte, previous string, now time.Time) (domain.Device, error) {
 	err := db.inTx(ctx, "claim pairing", func(tx *sql.Tx) error {
 		p, err := scanPairing(tx.QueryRowContext(ctx, db.q(pairingSelect+db.d.lockRow), codeHash))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -141,6 +150,18 @@ func (db *DB) ClaimPairing(ctx context.Context, codeHash []byte, d domain.Device
 		}
 		if !p.Usable(now) {
 			return domain.ErrGone
+		}
+		again := false
+		if previous != "" && !p.Replace {
+			res, err := tx.ExecContext(ctx, db.q(`DELETE FROM devices WHERE id = ? AND session_id = ?`), previous, p.SessionID)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			again = n > 0
 		}
 		if limit := db.maxDevices.Load(); limit > 0 && !p.Replace {
 			if err := db.checkDeviceLimit(ctx, tx, p.SessionID, limit); err != nil {
@@ -166,7 +187,7 @@ func (db *DB) ClaimPairing(ctx context.Context, codeHash []byte, d domain.Device
 		}
 		if db.d.notify != nil {
 			notices := []domain.Notice{{SessionID: p.SessionID, Kind: domain.NoticePaired}}
-			if p.Replace { // the devices deleted above lose their streams
+			if p.Replace || again { // the devices deleted above lose their streams
 				notices = append(notices, domain.Notice{SessionID: p.SessionID, Kind: domain.NoticeRevoked})
 			}
 			return db.d.notify(ctx, tx, notices...)

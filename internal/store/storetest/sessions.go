@@ -232,3 +232,36 @@ func testPrunePairings(t *testing.T, s store.Store) {
 		t.Fatalf("a live pairing was pruned: %v", err)
 	}
 }
+
+// testPairingAgain claims as a phone that was one of the session's
+// devices: its old record goes with the claim; a device of another session
+// named as previous stays.
+func testPairingAgain(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	sess, other := newSession(t, s), newSession(t, s)
+	old, oldTok := pair(t, s, sess.ID, false)
+	elsewhere, elsewhereTok := pair(t, s, other.ID, false)
+	claim := func(code, previous string) domain.Device {
+		t.Helper()
+		p := domain.Pairing{CodeHash: hash(code), SessionID: sess.ID, CreatedAt: domain.NewTime(base), ExpiresAt: domain.NewTime(base.Add(time.Hour))}
+		if err := s.CreatePairing(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.ClaimPairingAgain(ctx, hash(code), domain.Device{ID: randomName("dev"), Name: "phone"}, hash(randomName("tok")), previous, base.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	again := claim("again-1", old.ID)
+	if _, err := s.DeviceByToken(ctx, hash(oldTok)); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("the phone's old record still stands after it paired again: %v", err)
+	}
+	claim("again-2", elsewhere.ID)
+	if _, err := s.DeviceByToken(ctx, hash(elsewhereTok)); err != nil {
+		t.Fatalf("another session's device went with a claim that named it: %v", err)
+	}
+	if st, _ := s.SessionStatus(ctx, sess.ID); len(st.Devices) != 2 || (st.Devices[0].ID != again.ID && st.Devices[1].ID != again.ID) {
+		t.Fatalf("devices = %+v; want the phone's new record and the second claim's", st.Devices)
+	}
+}

@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"PairingLifecycle", testPairingLifecycle},
 		{"PairingExpiry", testPairingExpiry},
 		{"PairingReplace", testPairingReplace},
+		{"PairingAgain", testPairingAgain},
 		{"DeviceSettings", testDeviceSettings},
 		{"DeviceDelete", testDeviceDelete},
 		{"PushEndpointOneDevicePerSession", testPushEndpointHasOneDevicePerSession},
